@@ -1,0 +1,31 @@
+"""The agent graph: a model node and a tool node in a loop."""
+
+from collections.abc import Sequence
+
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+
+from app.agent.nodes import make_agent_node
+from app.agent.state import AgentState, Context
+
+
+def build_graph(
+    model: Runnable[LanguageModelInput, BaseMessage],
+    tools: Sequence[BaseTool],
+    *,
+    max_messages: int,
+    max_chars: int,
+) -> StateGraph[AgentState, Context, AgentState, AgentState]:
+    """Return the uncompiled builder; the lifespan compiles it once with the checkpointer."""
+    builder = StateGraph(AgentState, context_schema=Context)
+    builder.add_node("agent", make_agent_node(model, max_messages=max_messages, max_chars=max_chars))
+    # Tool failures come back to the model as error messages instead of failing the turn.
+    builder.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
+    builder.add_edge("tools", "agent")
+    return builder

@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the request's DB session, the current user, the long-lived runtime."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.errors import UnauthorizedError
+from app.models import User
+from app.services import auth as auth_service
+from app.services.chat import ChatRuntime
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    db: async_sessionmaker[AsyncSession] = request.app.state.db
+    return db
+
+
+def get_chat_runtime(request: Request) -> ChatRuntime:
+    runtime: ChatRuntime = request.app.state.chat
+    return runtime
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+ChatRuntimeDep = Annotated[ChatRuntime, Depends(get_chat_runtime)]
+
+
+async def get_db_session(db: SessionMakerDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed once after the handler succeeds."""
+    async with db() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
+
+
+async def get_current_user(
+    token: Annotated[str | None, Depends(oauth2_scheme)], db: SessionMakerDep, settings: SettingsDep
+) -> User:
+    if not token:
+        raise UnauthorizedError()
+    return await auth_service.user_from_token(db, settings, token)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,10 @@
+"""Version 1 of the HTTP API."""
+
+from fastapi import APIRouter
+
+from app.api.v1 import auth, chat, sessions
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth.router)
+api_router.include_router(sessions.router)
+api_router.include_router(chat.router)

@@ -1,0 +1,63 @@
+"""Talking to the agent: one reply, or a stream of server-sent events."""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from app.api.deps import ChatRuntimeDep, CurrentUser
+from app.api.sse import EventStreamResponse, sse_event
+from app.errors import AppError
+from app.schemas.chat import ChatRequest, ChatResponse, ToolCallRead
+from app.services import chat as chat_service
+
+router = APIRouter(prefix="/sessions", tags=["chat"])
+
+
+def _response(result: chat_service.TurnResult) -> ChatResponse:
+    return ChatResponse(
+        message_id=result.message_id,
+        reply=result.reply,
+        tool_calls=[ToolCallRead(**asdict(c)) for c in result.tool_calls],
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+    )
+
+
+@router.post("/{session_id}/chat", response_model=ChatResponse)
+async def chat(session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep) -> ChatResponse:
+    result = await chat_service.send_message(rt, user_id=user.id, session_id=session_id, text=body.message)
+    return _response(result)
+
+
+@router.post(
+    "/{session_id}/chat/stream",
+    response_class=EventStreamResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "token, tool, done and error events"}},
+)
+async def chat_stream(
+    session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep
+) -> EventStreamResponse:
+    # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.
+    chat_service.validate_message(body.message, rt.settings)
+    lease = await chat_service.begin_turn(rt, user_id=user.id, session_id=session_id)
+    turn = chat_service.run_turn(
+        rt, user_id=user.id, session_id=session_id, text=body.message, lease=lease, stream=True
+    )
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for event in turn:
+                if isinstance(event, chat_service.Token):
+                    yield sse_event("token", {"content": event.content})
+                elif isinstance(event, chat_service.ToolEvent):
+                    yield sse_event("tool", ToolCallRead(**asdict(event.call)).model_dump())
+                else:
+                    yield sse_event("done", _response(event).model_dump())
+        except AppError as exc:
+            yield sse_event("error", {"error": exc.error, "detail": exc.detail})
+        finally:
+            await turn.aclose()
+
+    return EventStreamResponse(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

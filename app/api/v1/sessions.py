@@ -1,0 +1,85 @@
+"""Chat sessions and their transcripts."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import ChatRuntimeDep, CurrentUser, SessionDep
+from app.schemas.chat import MessagePage, MessageRead
+from app.schemas.common import PageParams
+from app.schemas.sessions import SessionCreate, SessionPage, SessionRead, SessionUpdate
+from app.services import sessions as sessions_service
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+Paging = Annotated[PageParams, Query()]
+
+
+@router.post("", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
+async def create_session(body: SessionCreate, user: CurrentUser, session: SessionDep) -> SessionRead:
+    chat = await sessions_service.create_session(session, user_id=user.id, name=body.name)
+    return SessionRead.model_validate(chat)
+
+
+@router.get("", response_model=SessionPage)
+async def list_sessions(user: CurrentUser, session: SessionDep, page: Paging) -> SessionPage:
+    result = await sessions_service.list_sessions(
+        session, user_id=user.id, limit=page.limit, offset=page.offset
+    )
+    return SessionPage(
+        items=[SessionRead.model_validate(c) for c in result.items],
+        total=result.total,
+        limit=result.limit,
+        offset=result.offset,
+    )
+
+
+@router.get("/{session_id}", response_model=SessionRead)
+async def get_session(session_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> SessionRead:
+    chat, _ = await sessions_service.get_owned(session, user_id=user.id, session_id=session_id)
+    return SessionRead.model_validate(chat)
+
+
+@router.patch("/{session_id}", response_model=SessionRead)
+async def rename_session(
+    session_id: uuid.UUID, body: SessionUpdate, user: CurrentUser, session: SessionDep
+) -> SessionRead:
+    chat = await sessions_service.rename_session(
+        session, user_id=user.id, session_id=session_id, name=body.name
+    )
+    return SessionRead.model_validate(chat)
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_session(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep
+) -> Response:
+    await sessions_service.delete_session(
+        session, user_id=user.id, session_id=session_id, stale_after=chat.stale_lease_after
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{session_id}/messages", response_model=MessagePage)
+async def list_messages(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: Paging
+) -> MessagePage:
+    result = await sessions_service.list_messages(
+        session, user_id=user.id, session_id=session_id, limit=page.limit, offset=page.offset
+    )
+    return MessagePage(
+        items=[MessageRead.model_validate(m) for m in result.items],
+        total=result.total,
+        limit=result.limit,
+        offset=result.offset,
+    )
+
+
+@router.delete("/{session_id}/messages", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_messages(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep
+) -> Response:
+    await sessions_service.clear_messages(
+        session, user_id=user.id, session_id=session_id, stale_after=chat.stale_lease_after
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

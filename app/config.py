@@ -1,0 +1,99 @@
+"""Settings from the environment and `.env.<APP_ENV>` files."""
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me-in-production-0123456789"
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", DEV_SECRET}
+
+
+class Environment(StrEnum):
+    development = "development"
+    staging = "staging"
+    production = "production"
+    test = "test"
+
+
+def _env_files() -> tuple[Path, ...]:
+    # APP_ENV picks the file before the settings exist, so it is the one variable read directly.
+    env = os.environ.get("APP_ENV", Environment.development.value)
+    return (PROJECT_ROOT / ".env", PROJECT_ROOT / f".env.{env}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+
+    # --- service
+    app_env: Environment = Environment.development
+    project_name: str = "Agent Platform"
+    release: str = "0.1.0"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    cors_origins: list[str] = []
+
+    # --- database: empty DATABASE_URL means the embedded PostgreSQL under DATA_DIR
+    database_url: str = ""
+    data_dir: Path = PROJECT_ROOT / ".data"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    checkpoint_pool_size: int = Field(default=10, ge=1)
+    run_migrations_on_start: bool = True
+
+    # --- auth
+    jwt_secret_key: SecretStr = SecretStr(DEV_SECRET)
+    jwt_algorithm: str = "HS256"
+    access_token_minutes: int = Field(default=60 * 24, ge=1)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    # --- LLM (any OpenAI-compatible endpoint)
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_model: str = "gpt-4o-mini"
+    llm_fallback_models: list[str] = []
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_max_tokens: int | None = Field(default=1024, ge=1)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_request_timeout: float = Field(default=30.0, gt=0)
+    llm_total_timeout: float = Field(default=90.0, gt=0)
+    # llama.cpp repeats the function name in every streamed tool-call chunk: it needs this on.
+    llm_disable_streaming_with_tools: bool = False
+
+    # --- agent
+    max_message_chars: int = Field(default=8000, ge=1)
+    history_max_messages: int = Field(default=30, ge=2)
+    history_max_chars: int = Field(default=24000, ge=1000)
+    max_tool_steps: int = Field(default=6, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _production_needs_real_secret(self) -> "Settings":
+        secret = self.jwt_secret_key.get_secret_value()
+        if self.app_env == Environment.production and (
+            secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32
+        ):
+            raise ValueError(
+                "JWT_SECRET_KEY must be set to a random value of at least 32 characters in production"
+            )
+        return self
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_base_url is not None or self.llm_api_key is not None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=_env_files(), **overrides)  # type: ignore[call-arg]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,67 @@
+"""One error type for the whole service; the API layer renders it as {"error", "detail"}."""
+
+from typing import Any
+
+
+class AppError(Exception):
+    status_code = 400
+    error = "bad_request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, extra: Any = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+        self.extra = extra
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    error = "not_found"
+
+
+class ConflictError(AppError):
+    status_code = 409
+    error = "conflict"
+
+
+class UnauthorizedError(AppError):
+    status_code = 401
+    error = "unauthorized"
+
+    def __init__(self, detail: str = "Not authenticated") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class ForbiddenError(AppError):
+    status_code = 403
+    error = "forbidden"
+
+
+class ValidationFailedError(AppError):
+    status_code = 422
+    error = "validation_error"
+
+
+class ThreadBusyError(ConflictError):
+    error = "thread_busy"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This session is still answering a previous message; wait for it to finish and try again.",
+            headers={"Retry-After": "1"},
+        )
+
+
+class LLMUnavailableError(AppError):
+    status_code = 503
+    error = "llm_unavailable"
+
+
+class LLMTimeoutError(AppError):
+    status_code = 504
+    error = "llm_timeout"
+
+
+class AgentError(AppError):
+    status_code = 502
+    error = "agent_error"

@@ -1,0 +1,82 @@
+"""create_app(): the FastAPI application; its lifespan builds and closes every long-lived thing."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.agent.checkpointer import open_checkpointer
+from app.agent.graph import build_graph
+from app.agent.llm import build_model
+from app.agent.tools import default_tools
+from app.api.errors import install_error_handlers
+from app.api.middleware import BodySizeLimitMiddleware
+from app.api.v1 import api_router
+from app.api.v1.health import router as health_router
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker, resolve_database_urls
+from app.observability.logging import configure_logging
+from app.schema import head_revision, upgrade_to_head
+from app.services.chat import ChatRuntime
+
+log = structlog.get_logger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    urls = await resolve_database_urls(settings)
+    if settings.run_migrations_on_start:
+        await upgrade_to_head(urls.sqlalchemy)
+    engine = create_engine(urls, settings)
+    checkpointer, checkpoint_pool = await open_checkpointer(
+        urls.psycopg, max_size=settings.checkpoint_pool_size
+    )
+    try:
+        tools = default_tools()
+        builder = build_graph(
+            build_model(settings, tools),
+            tools,
+            max_messages=settings.history_max_messages,
+            max_chars=settings.history_max_chars,
+        )
+        db = create_sessionmaker(engine)
+        app.state.engine = engine
+        app.state.db = db
+        app.state.schema_head = head_revision()
+        app.state.chat = ChatRuntime(graph=builder.compile(checkpointer=checkpointer), db=db, settings=settings)
+        log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)
+        yield
+    finally:
+        await checkpoint_pool.close()
+        await engine.dispose()
+        log.info("app.stopped")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title=settings.project_name,
+        version=settings.release,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health_router)
+    app.include_router(health_router, prefix="/api/v1")
+    app.include_router(api_router)
+    return app

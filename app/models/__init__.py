@@ -1,0 +1,6 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from app.models.chat import ChatSession, Message, Thread
+from app.models.user import User
+
+__all__ = ["ChatSession", "Message", "Thread", "User"]

@@ -1,0 +1,59 @@
+"""Chat sessions, the threads that anchor LangGraph checkpoints, and the readable transcript."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text
+from sqlmodel import Field, SQLModel
+
+from app.models.base import created_at_field
+
+
+class ChatSession(SQLModel, table=True):
+    __tablename__ = "session"
+    __table_args__ = (Index("ix_session_user_id_created_at", "user_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
+    )
+    name: str = Field(max_length=200)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class Thread(SQLModel, table=True):
+    """One per session; its id is the LangGraph thread_id.
+
+    `checkpoint_id` points at the checkpoint of the last turn that completed; a failed turn
+    never moves it, so the next turn forks from known-good state. `run_id` is the lease that
+    allows one run at a time per thread across every process.
+    """
+
+    __tablename__ = "thread"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    session_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("session.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    checkpoint_id: str | None = Field(default=None, max_length=64)
+    run_id: uuid.UUID | None = None
+    run_started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = created_at_field()
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_thread_id_id", "thread_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    thread_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("thread.id", ondelete="CASCADE"), nullable=False)
+    )
+    role: str = Field(max_length=16)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    created_at: datetime = created_at_field()

@@ -1,0 +1,33 @@
+"""SQL for the readable transcript (the checkpoint only keeps a bounded window)."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.models import Message
+
+
+async def add_many(session: AsyncSession, messages: Sequence[Message]) -> None:
+    session.add_all(messages)
+    await session.flush()
+
+
+async def list_for_thread(
+    session: AsyncSession, thread_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[list[Message], int]:
+    rows = await session.execute(
+        select(Message)
+        .where(Message.thread_id == thread_id)
+        .order_by(col(Message.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await session.execute(select(func.count()).where(Message.thread_id == thread_id))
+    return list(rows.scalars()), int(total.scalar_one())
+
+
+async def delete_for_thread(session: AsyncSession, thread_id: uuid.UUID) -> None:
+    await session.execute(delete(Message).where(col(Message.thread_id) == thread_id))

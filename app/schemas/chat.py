@@ -1,0 +1,46 @@
+"""Chat and transcript schemas."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from app.schemas.common import CleanStr
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: CleanStr
+
+
+class ToolCallRead(BaseModel):
+    name: str
+    args: dict[str, Any]
+    result: str | None = None
+    is_error: bool = False
+
+
+class ChatResponse(BaseModel):
+    message_id: int | None
+    reply: str
+    tool_calls: list[ToolCallRead]
+    input_tokens: int
+    output_tokens: int
+
+
+class MessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    role: Literal["user", "assistant"]
+    content: str
+    tool_calls: list[ToolCallRead] | None = None
+    created_at: datetime
+
+
+class MessagePage(BaseModel):
+    items: list[MessageRead]
+    total: int
+    limit: int
+    offset: int

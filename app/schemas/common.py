@@ -1,0 +1,25 @@
+"""Shared schema pieces."""
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; reject it here instead of failing at insert time.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(_no_nul)]
+
+
+class PageParams(BaseModel):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class ErrorRead(BaseModel):
+    error: str
+    detail: str | list[dict[str, object]]

@@ -1,0 +1,89 @@
+"""Chat session use cases: create, list, rename, delete (with every checkpoint), transcript."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFoundError, ThreadBusyError
+from app.models import ChatSession, Message, Thread
+from app.repositories import checkpoints as checkpoints_repo
+from app.repositories import messages as messages_repo
+from app.repositories import sessions as sessions_repo
+from app.repositories import threads as threads_repo
+
+DEFAULT_NAME = "New chat"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+async def create_session(session: AsyncSession, *, user_id: uuid.UUID, name: str | None) -> ChatSession:
+    chat, _ = await sessions_repo.add(session, user_id=user_id, name=name or DEFAULT_NAME)
+    return chat
+
+
+async def list_sessions(
+    session: AsyncSession, *, user_id: uuid.UUID, limit: int, offset: int
+) -> Page[ChatSession]:
+    items, total = await sessions_repo.list_for_user(session, user_id, limit=limit, offset=offset)
+    return Page(items, total, limit, offset)
+
+
+async def get_owned(session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[ChatSession, Thread]:
+    found = await sessions_repo.get_owned(session, session_id=session_id, user_id=user_id)
+    if found is None:
+        # Another user's session looks exactly like a missing one.
+        raise NotFoundError("Session not found")
+    return found
+
+
+async def rename_session(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, name: str
+) -> ChatSession:
+    chat, _ = await get_owned(session, user_id=user_id, session_id=session_id)
+    return await sessions_repo.rename(session, chat, name=name, now=datetime.now(UTC))
+
+
+async def _lock_idle_thread(session: AsyncSession, thread: Thread, stale_after: timedelta) -> None:
+    # Taking the run lease inside this transaction keeps a turn from writing into what we delete.
+    lease = await threads_repo.acquire_lease(
+        session, thread_id=thread.id, run_id=uuid.uuid4(), stale_after=stale_after
+    )
+    if lease is None:
+        raise ThreadBusyError()
+
+
+async def delete_session(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, stale_after: timedelta
+) -> None:
+    _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
+    await _lock_idle_thread(session, thread, stale_after)
+    await checkpoints_repo.delete_for_threads(session, [thread.id])
+    await sessions_repo.delete_by_id(session, session_id)  # thread and messages go by cascade
+
+
+async def list_messages(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, limit: int, offset: int
+) -> Page[Message]:
+    _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
+    items, total = await messages_repo.list_for_thread(session, thread.id, limit=limit, offset=offset)
+    return Page(items, total, limit, offset)
+
+
+async def clear_messages(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, stale_after: timedelta
+) -> None:
+    _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
+    await _lock_idle_thread(session, thread, stale_after)
+    await messages_repo.delete_for_thread(session, thread.id)
+    await checkpoints_repo.delete_for_threads(session, [thread.id])
+    await threads_repo.clear(session, thread.id)
