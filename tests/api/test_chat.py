@@ -1,0 +1,37 @@
+"""Chatting through the API: replies, tools, transcript, isolation."""
+
+import httpx
+
+from tests.conftest import auth, new_session, register
+
+
+async def chat(client: httpx.AsyncClient, user: dict[str, str], sid: str, message: str) -> httpx.Response:
+    return await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
+
+
+async def test_chat_replies_and_transcript_records_it(client, user):
+    sid = await new_session(client, user)
+    r = await chat(client, user, sid, "hello there")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["reply"] == "Echo: hello there"
+    assert body["tool_calls"] == []
+    assert body["output_tokens"] > 0
+    r = await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))
+    assert [(m["role"], m["content"]) for m in r.json()["items"]] == [
+        ("user", "hello there"),
+        ("assistant", "Echo: hello there"),
+    ]
+
+
+async def test_chat_uses_calculator_tool(client, user):
+    sid = await new_session(client, user)
+    r = await chat(client, user, sid, "what is [calc:6*7]?")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["reply"] == "The tool said: 42"
+    assert body["tool_calls"] == [
+        {"name": "calculator", "args": {"expression": "6*7"}, "result": "42", "is_error": False}
+    ]
+    msgs = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()["items"]
+    assert msgs[1]["tool_calls"][0]["name"] == "calculator"
