@@ -26,6 +26,7 @@ from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import messages as messages_repo
 from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
+from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
 
 log = structlog.get_logger(__name__)
@@ -165,15 +166,18 @@ async def run_turn(
     result = TurnResult(reply="")
     pending: dict[str, ToolCallSummary] = {}
     checkpoint_id: str | None = None
+    stream = in_own_task(
+        rt.graph.astream(
+            {"messages": [HumanMessage(text, id=str(uuid.uuid4()))]},
+            config,
+            context=context,
+            stream_mode=modes,
+            durability="exit",
+        )
+    )
     try:
         async with asyncio.timeout(rt.settings.llm_total_timeout):
-            async for mode, chunk in rt.graph.astream(
-                {"messages": [HumanMessage(text, id=str(uuid.uuid4()))]},
-                config,
-                context=context,
-                stream_mode=modes,
-                durability="exit",
-            ):
+            async for mode, chunk in stream:
                 if mode == "messages":
                     message, meta = chunk
                     if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "agent":
@@ -186,6 +190,10 @@ async def run_turn(
                     for event in _apply_update(chunk, result, pending):
                         yield event
     except BaseException as exc:
+        # `async for` does not close the graph's stream on error or cancellation; until closed, its node
+        # tasks (and the LLM's HTTP connection) would run on in the background.
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
         await _abandon(rt, lease)
         if isinstance(exc, Exception) and not isinstance(exc, AppError):
             raise to_app_error(exc) from exc
