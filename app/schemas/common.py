@@ -5,14 +5,14 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; reject it here instead of failing at insert time.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-CleanStr = Annotated[str, AfterValidator(_no_nul)]
+CleanStr = Annotated[str, AfterValidator(no_nul)]
 
 
 class PageParams(BaseModel):

@@ -4,11 +4,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.schemas.common import CleanStr
+from app.schemas.common import no_nul
 
-SessionName = Annotated[CleanStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Built on plain str so the whitespace is stripped before the length is checked.
+SessionName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_nul)
+]
 
 
 class SessionCreate(BaseModel):
