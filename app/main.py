@@ -27,31 +27,37 @@ log = structlog.get_logger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    urls = await resolve_database_urls(settings)
-    if settings.run_migrations_on_start:
-        await upgrade_to_head(urls.sqlalchemy)
-    engine = create_engine(urls, settings)
-    checkpointer, checkpoint_pool = await open_checkpointer(
-        urls.psycopg, max_size=settings.checkpoint_pool_size
-    )
+    urls, embedded = await resolve_database_urls(settings)
     try:
-        tools = default_tools()
-        builder = build_graph(
-            build_model(settings, tools),
-            tools,
-            max_messages=settings.history_max_messages,
-            max_chars=settings.history_max_chars,
+        if settings.run_migrations_on_start:
+            await upgrade_to_head(urls.sqlalchemy)
+        engine = create_engine(urls, settings)
+        checkpointer, checkpoint_pool = await open_checkpointer(
+            urls.psycopg, max_size=settings.checkpoint_pool_size
         )
-        db = create_sessionmaker(engine)
-        app.state.engine = engine
-        app.state.db = db
-        app.state.schema_head = head_revision()
-        app.state.chat = ChatRuntime(graph=builder.compile(checkpointer=checkpointer), db=db, settings=settings)
-        log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)
-        yield
+        try:
+            tools = default_tools()
+            builder = build_graph(
+                build_model(settings, tools),
+                tools,
+                max_messages=settings.history_max_messages,
+                max_chars=settings.history_max_chars,
+            )
+            db = create_sessionmaker(engine)
+            app.state.engine = engine
+            app.state.db = db
+            app.state.schema_head = head_revision()
+            app.state.chat = ChatRuntime(
+                graph=builder.compile(checkpointer=checkpointer), db=db, settings=settings
+            )
+            log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)
+            yield
+        finally:
+            await checkpoint_pool.close()
+            await engine.dispose()
     finally:
-        await checkpoint_pool.close()
-        await engine.dispose()
+        if embedded is not None:
+            await embedded.release()
         log.info("app.stopped")
 
 

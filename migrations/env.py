@@ -42,7 +42,12 @@ def _database_url() -> str:
     from app.config import get_settings
     from app.db import resolve_database_urls
 
-    return asyncio.run(resolve_database_urls(get_settings())).sqlalchemy
+    settings = get_settings()
+    if not settings.database_url:
+        raise SystemExit(
+            "Set DATABASE_URL for alembic commands, or run the service: it migrates the embedded database on start."
+        )
+    return asyncio.run(resolve_database_urls(settings))[0].sqlalchemy
 
 
 def run_migrations_online() -> None:
