@@ -91,7 +91,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=_env_files(), **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=_env_files(), **overrides)
 
 
 @lru_cache

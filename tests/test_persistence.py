@@ -12,12 +12,20 @@ async def test_second_app_on_same_data_dir_sees_history(tmp_path_factory, fake_l
     # No DATABASE_URL: the service starts (or reuses) the embedded PostgreSQL under DATA_DIR.
     settings = make_settings("", fake_llm, data_dir=data_dir)
     async with running_app(settings) as app, asgi_client(app) as client:
-        r = await client.post("/api/v1/auth/register", json={"email": "keep@example.com", "password": PASSWORD})
+        r = await client.post(
+            "/api/v1/auth/register", json={"email": "keep@example.com", "password": PASSWORD}
+        )
         assert r.status_code == 201
-        token = (await client.post("/api/v1/auth/login", data={"username": "keep@example.com", "password": PASSWORD})).json()
+        token = (
+            await client.post(
+                "/api/v1/auth/login", data={"username": "keep@example.com", "password": PASSWORD}
+            )
+        ).json()
         user = {"Authorization": f"Bearer {token['access_token']}"}
         sid = await new_session(client, user, "kept")
-        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "remember me"}, headers=auth(user))
+        r = await client.post(
+            f"/api/v1/sessions/{sid}/chat", json={"message": "remember me"}, headers=auth(user)
+        )
         assert r.status_code == 200
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
 
@@ -25,7 +33,9 @@ async def test_second_app_on_same_data_dir_sees_history(tmp_path_factory, fake_l
         # The old token still works: it is signed, not stored in process memory.
         r = await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))
         assert [m["content"] for m in r.json()["items"]] == ["remember me", "Echo: remember me"]
-        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "still there?"}, headers=auth(user))
+        r = await client.post(
+            f"/api/v1/sessions/{sid}/chat", json={"message": "still there?"}, headers=auth(user)
+        )
         assert r.status_code == 200
         sent = [m["content"] for m in fake_llm.chat_requests[-1]["messages"] if m["role"] != "system"]
         assert sent == ["remember me", "Echo: remember me", "still there?"]
@@ -41,11 +51,28 @@ async def _start_service(data_dir: Path, llm_url: str):
     from tests.conftest import free_port
 
     port = free_port()
-    env = {**os.environ, "APP_ENV": "test", "DATA_DIR": str(data_dir), "DATABASE_URL": "",
-           "LLM_BASE_URL": llm_url, "LLM_MODEL": "fake-model", "BCRYPT_ROUNDS": "4"}
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": "",
+        "LLM_BASE_URL": llm_url,
+        "LLM_MODEL": "fake-model",
+        "BCRYPT_ROUNDS": "4",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base) as http:
@@ -68,7 +95,11 @@ async def test_history_survives_a_real_process_restart(tmp_path_factory, fake_ll
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             await http.post("/api/v1/auth/register", json={"email": "p@example.com", "password": PASSWORD})
-            token = (await http.post("/api/v1/auth/login", data={"username": "p@example.com", "password": PASSWORD})).json()
+            token = (
+                await http.post(
+                    "/api/v1/auth/login", data={"username": "p@example.com", "password": PASSWORD}
+                )
+            ).json()
             user = {"Authorization": f"Bearer {token['access_token']}"}
             sid = (await http.post("/api/v1/sessions", json={"name": "kept"}, headers=user)).json()["id"]
             r = await http.post(f"/api/v1/sessions/{sid}/chat", json={"message": "persist"}, headers=user)

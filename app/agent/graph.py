@@ -22,7 +22,8 @@ def build_graph(
 ) -> StateGraph[AgentState, Context, AgentState, AgentState]:
     """Return the uncompiled builder; the lifespan compiles it once with the checkpointer."""
     builder = StateGraph(AgentState, context_schema=Context)
-    builder.add_node("agent", make_agent_node(model, max_messages=max_messages, max_chars=max_chars))
+    agent = make_agent_node(model, max_messages=max_messages, max_chars=max_chars)
+    builder.add_node("agent", agent)  # type: ignore[call-overload]  # a (state, config) node; stubs miss the alias
     # Tool failures come back to the model as error messages instead of failing the turn.
     builder.add_node("tools", ToolNode(tools, handle_tool_errors=True))
     builder.add_edge(START, "agent")

@@ -7,15 +7,15 @@ message (never on an orphaned tool result).
 
 from collections.abc import Sequence
 
-from langchain_core.messages import AnyMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
 
 
-def _size(message: AnyMessage) -> int:
+def _size(message: BaseMessage) -> int:
     content = message.content
     return len(content) if isinstance(content, str) else len(str(content))
 
 
-def window_start(messages: Sequence[AnyMessage], *, max_messages: int, max_chars: int) -> int:
+def window_start(messages: Sequence[BaseMessage], *, max_messages: int, max_chars: int) -> int:
     """Index of the earliest user message from which the rest fits both budgets.
 
     The latest user message is always kept, even alone over budget: the model must see it.
@@ -32,6 +32,6 @@ def window_start(messages: Sequence[AnyMessage], *, max_messages: int, max_chars
     return human_indexes[-1]
 
 
-def removals(messages: Sequence[AnyMessage], *, max_messages: int, max_chars: int) -> list[RemoveMessage]:
+def removals(messages: Sequence[BaseMessage], *, max_messages: int, max_chars: int) -> list[RemoveMessage]:
     start = window_start(messages, max_messages=max_messages, max_chars=max_chars)
     return [RemoveMessage(id=m.id) for m in messages[:start] if m.id is not None]

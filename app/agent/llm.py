@@ -22,7 +22,7 @@ def _chat_model(settings: Settings, model: str) -> ChatOpenAI:
         kwargs["disable_streaming"] = "tool_calling"
     return ChatOpenAI(
         model=model,
-        api_key=key,  # type: ignore[arg-type]
+        api_key=key,
         base_url=settings.llm_base_url,
         temperature=settings.llm_temperature,
         max_completion_tokens=settings.llm_max_tokens,
@@ -34,9 +34,7 @@ def _chat_model(settings: Settings, model: str) -> ChatOpenAI:
     )
 
 
-def build_model(
-    settings: Settings, tools: Sequence[BaseTool]
-) -> Runnable[LanguageModelInput, BaseMessage]:
+def build_model(settings: Settings, tools: Sequence[BaseTool]) -> Runnable[LanguageModelInput, BaseMessage]:
     """The primary model with tools bound, falling back in order to each fallback model.
 
     Every fallback gets the same tools bound, and the chain is built once: a fallback serves one

@@ -52,9 +52,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         name = _HTTP_ERROR_NAMES.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(name, exc.detail), status_code=exc.status_code, headers=exc.headers
-        )
+        return JSONResponse(error_body(name, exc.detail), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

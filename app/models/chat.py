@@ -15,9 +15,7 @@ class ChatSession(SQLModel, table=True):
     __table_args__ = (Index("ix_session_user_id_created_at", "user_id", "created_at"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
-    )
+    user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False))
     name: str = Field(max_length=200)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

@@ -94,9 +94,7 @@ def _user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
         raise UnauthorizedError("Invalid token") from exc
 
 
-async def user_from_token(
-    db: async_sessionmaker[AsyncSession], settings: Settings, token: str
-) -> User:
+async def user_from_token(db: async_sessionmaker[AsyncSession], settings: Settings, token: str) -> User:
     """Resolve a bearer token with a short session of its own, so no connection is held for the request."""
     user_id = _user_id_from_token(token, settings)
     async with db() as session:

@@ -6,16 +6,17 @@ transactions of their own, and the checkpointer uses its own pool.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import structlog
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.agent.state import Context
@@ -153,8 +154,11 @@ def _content_text(content: Any) -> str:
 
 async def run_turn(
     rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID, text: str, lease: _Lease, stream: bool
-) -> AsyncIterator[Token | ToolEvent | TurnResult]:
-    """Run one turn under an already-taken lease; yields tokens (when streaming), tool events, then the result."""
+) -> AsyncGenerator[Token | ToolEvent | TurnResult, None]:
+    """Run one turn under a lease already taken.
+
+    Yields tokens (when streaming) and tool events, then the result.
+    """
     config: RunnableConfig = {
         "configurable": {"thread_id": str(lease.thread_id)},
         "recursion_limit": 2 * rt.settings.max_tool_steps + 2,
@@ -162,11 +166,11 @@ async def run_turn(
     if lease.checkpoint_id:
         config["configurable"]["checkpoint_id"] = lease.checkpoint_id
     context = Context(user_id=user_id, session_id=session_id, db=rt.db)
-    modes = ["updates", "checkpoints", "messages"] if stream else ["updates", "checkpoints"]
+    modes: list[StreamMode] = ["updates", "checkpoints", "messages"] if stream else ["updates", "checkpoints"]
     result = TurnResult(reply="")
     pending: dict[str, ToolCallSummary] = {}
     checkpoint_id: str | None = None
-    stream = in_own_task(
+    graph_stream = in_own_task(
         rt.graph.astream(
             {"messages": [HumanMessage(text, id=str(uuid.uuid4()))]},
             config,
@@ -177,7 +181,9 @@ async def run_turn(
     )
     try:
         async with asyncio.timeout(rt.settings.llm_total_timeout):
-            async for mode, chunk in stream:
+            async for item in graph_stream:
+                # With a list of stream modes, every item is a (mode, payload) pair.
+                mode, chunk = cast(tuple[str, Any], item)
                 if mode == "messages":
                     message, meta = chunk
                     if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "agent":
@@ -193,7 +199,7 @@ async def run_turn(
         # `async for` does not close the graph's stream on error or cancellation; until closed, its node
         # tasks (and the LLM's HTTP connection) would run on in the background.
         with anyio.CancelScope(shield=True):
-            await stream.aclose()
+            await graph_stream.aclose()
         await _abandon(rt, lease)
         if isinstance(exc, Exception) and not isinstance(exc, AppError):
             raise to_app_error(exc) from exc
@@ -216,9 +222,9 @@ def _apply_update(
     for update in chunk.values():
         for message in (update or {}).get("messages", []):
             if isinstance(message, AIMessage):
-                usage = message.usage_metadata or {}
-                result.input_tokens += usage.get("input_tokens", 0)
-                result.output_tokens += usage.get("output_tokens", 0)
+                if message.usage_metadata:
+                    result.input_tokens += message.usage_metadata["input_tokens"]
+                    result.output_tokens += message.usage_metadata["output_tokens"]
                 for call in message.tool_calls:
                     summary = ToolCallSummary(name=call["name"], args=call["args"])
                     pending[call["id"] or summary.name] = summary
@@ -226,7 +232,9 @@ def _apply_update(
                 if not message.tool_calls:
                     result.reply = _content_text(message.content)
             elif isinstance(message, ToolMessage):
-                summary = pending.pop(message.tool_call_id, ToolCallSummary(name=message.name or "?", args={}))
+                summary = pending.pop(
+                    message.tool_call_id, ToolCallSummary(name=message.name or "?", args={})
+                )
                 summary.result = _content_text(message.content)[:TOOL_RESULT_PREVIEW]
                 summary.is_error = message.status == "error"
                 events.append(ToolEvent(summary))

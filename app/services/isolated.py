@@ -7,7 +7,7 @@ cancelled once and awaited from a shielded scope, unwinds completely.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 import anyio
@@ -17,7 +17,7 @@ T = TypeVar("T")
 _ITEM, _END, _ERROR = object(), object(), object()
 
 
-async def in_own_task(source: AsyncIterator[T]) -> AsyncIterator[T]:
+async def in_own_task(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     queue: asyncio.Queue[tuple[object, Any]] = asyncio.Queue()
 
     async def pump() -> None:

@@ -2,8 +2,8 @@
 
 import uuid
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,9 @@ async def list_sessions(
     return Page(items, total, limit, offset)
 
 
-async def get_owned(session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[ChatSession, Thread]:
+async def get_owned(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[ChatSession, Thread]:
     found = await sessions_repo.get_owned(session, session_id=session_id, user_id=user_id)
     if found is None:
         # Another user's session looks exactly like a missing one.

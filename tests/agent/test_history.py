@@ -47,7 +47,9 @@ def test_window_never_starts_on_a_tool_result():
 
 async def _latest_messages_blob_size(app, sid: str) -> int:
     async with app.state.engine.connect() as conn:
-        thread_id = (await conn.execute(text("SELECT id FROM thread WHERE session_id = :s"), {"s": sid})).scalar_one()
+        thread_id = (
+            await conn.execute(text("SELECT id FROM thread WHERE session_id = :s"), {"s": sid})
+        ).scalar_one()
         size = await conn.execute(
             text(
                 "SELECT length(b.blob) FROM checkpoints c JOIN checkpoint_blobs b"
@@ -77,5 +79,7 @@ async def test_long_conversation_keeps_model_context_and_checkpoint_bounded(pg_u
         assert len(sent) <= 6
         assert sent[-1]["content"] == "message number 15"
         assert sizes[15] <= sizes[4] * 1.1
-        transcript = (await client.get(f"/api/v1/sessions/{sid}/messages?limit=100", headers=auth(user))).json()
+        transcript = (
+            await client.get(f"/api/v1/sessions/{sid}/messages?limit=100", headers=auth(user))
+        ).json()
         assert transcript["total"] == 32

@@ -1,9 +1,12 @@
-"""LLM faults injected through the fake server end in a reply or a typed error, never a 500 or a broken history."""
+"""LLM faults injected through the fake server end in a reply or a typed error.
+
+Never a 500, a hang or a broken history.
+"""
 
 import asyncio
 import time
 
-from tests.conftest import auth, asgi_client, make_settings, new_session, register, running_app
+from tests.conftest import asgi_client, auth, make_settings, new_session, register, running_app
 from tests.fake_llm import Fault
 
 

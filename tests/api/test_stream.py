@@ -13,21 +13,27 @@ async def read_events(response: httpx.Response) -> list[tuple[str, dict]]:
     events, name = [], None
     async for line in response.aiter_lines():
         if line.startswith("event: "):
-            name = line[len("event: "):]
+            name = line[len("event: ") :]
         elif line.startswith("data: "):
-            events.append((name, json.loads(line[len("data: "):])))
+            events.append((name, json.loads(line[len("data: ") :])))
     return events
 
 
 async def test_stream_sends_tokens_then_the_complete_reply(app, client, user):
     sid = await new_session(client, user)
-    async with serve(app) as base, httpx.AsyncClient(base_url=base) as http:
-        async with http.stream(
-            "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": "one two three"}, headers=auth(user)
-        ) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"].startswith("text/event-stream")
-            events = await read_events(r)
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(base_url=base) as http,
+        http.stream(
+            "POST",
+            f"/api/v1/sessions/{sid}/chat/stream",
+            json={"message": "one two three"},
+            headers=auth(user),
+        ) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = await read_events(r)
     tokens = [d["content"] for e, d in events if e == "token"]
     assert len(tokens) >= 3
     assert events[-1][0] == "done"
@@ -38,11 +44,14 @@ async def test_stream_sends_tokens_then_the_complete_reply(app, client, user):
 
 async def test_stream_reports_tool_calls(app, client, user):
     sid = await new_session(client, user)
-    async with serve(app) as base, httpx.AsyncClient(base_url=base) as http:
-        async with http.stream(
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(base_url=base) as http,
+        http.stream(
             "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": "[calc:10/4]"}, headers=auth(user)
-        ) as r:
-            events = await read_events(r)
+        ) as r,
+    ):
+        events = await read_events(r)
     names = [e for e, _ in events]
     assert "tool" in names and names[-1] == "done"
     tool = next(d for e, d in events if e == "tool")
@@ -53,22 +62,28 @@ async def test_stream_reports_tool_calls(app, client, user):
 async def test_errors_before_the_stream_have_status_codes(app, client, user, fake_llm):
     sid = await new_session(client, user)
     url = f"/api/v1/sessions/{sid}/chat/stream"
-    r = await client.post(url.replace(sid, "00000000-0000-0000-0000-000000000000"), json={"message": "x"},
-                          headers=auth(user))
+    r = await client.post(
+        url.replace(sid, "00000000-0000-0000-0000-000000000000"), json={"message": "x"}, headers=auth(user)
+    )
     assert r.status_code == 404
     assert (await client.post(url, json={"message": "   "}, headers=auth(user))).status_code == 422
-    assert (await client.post(url, json={"message": "x", "role": "system"}, headers=auth(user))).status_code == 422
+    assert (
+        await client.post(url, json={"message": "x", "role": "system"}, headers=auth(user))
+    ).status_code == 422
     assert (await client.post(url, json={"message": "x"})).status_code == 401
 
 
 async def test_stream_cut_mid_way_is_a_typed_error_event(app, client, user, fake_llm):
     sid = await new_session(client, user)
     fake_llm.script(Fault(cut_after_chunks=2))
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
-        async with http.stream(
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as http,
+        http.stream(
             "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": "a b c d e f"}, headers=auth(user)
-        ) as r:
-            events = await read_events(r)
+        ) as r,
+    ):
+        events = await read_events(r)
     assert events[-1][0] == "error"
     assert events[-1][1]["error"] in {"llm_unavailable", "agent_error"}
     # Nothing half-written: the next turn works and sees no trace of the cut one.

@@ -26,7 +26,9 @@ def _response(result: chat_service.TurnResult) -> ChatResponse:
 
 
 @router.post("/{session_id}/chat", response_model=ChatResponse)
-async def chat(session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep) -> ChatResponse:
+async def chat(
+    session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep
+) -> ChatResponse:
     result = await chat_service.send_message(rt, user_id=user.id, session_id=session_id, text=body.message)
     return _response(result)
 
@@ -34,7 +36,9 @@ async def chat(session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: 
 @router.post(
     "/{session_id}/chat/stream",
     response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "token, tool, done and error events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "token, tool, done and error events"}
+    },
 )
 async def chat_stream(
     session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep
