@@ -42,7 +42,8 @@ async def get_db_session(db: SessionMakerDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
+# scope="function": commit before the response is sent, so a failed commit is never reported as success.
+SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
 async def get_current_user(
