@@ -28,7 +28,8 @@ def _env_files() -> tuple[Path, ...]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+    # hide_input_in_errors: a refused setting must not print every other value (API keys) to the log.
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8", hide_input_in_errors=True)
 
     # --- service
     app_env: Environment = Environment.development

@@ -3,33 +3,32 @@
 from collections.abc import Sequence
 from typing import Any
 
+import openai
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 
+from app.agent.openai_client import DirectCompletions, build_client
 from app.config import Settings
 
-# Sent when no key is configured: OpenAI-compatible local servers ignore it, and the client insists on one.
-_NO_KEY = "not-needed"
 
-
-def _chat_model(settings: Settings, model: str) -> ChatOpenAI:
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else _NO_KEY
+def _chat_model(settings: Settings, model: str, client: openai.AsyncOpenAI) -> ChatOpenAI:
     kwargs: dict[str, Any] = {}
     if settings.llm_disable_streaming_with_tools:
         kwargs["disable_streaming"] = "tool_calling"
     return ChatOpenAI(
         model=model,
-        api_key=key,
+        api_key=client.api_key,
         base_url=settings.llm_base_url,
         temperature=settings.llm_temperature,
         max_completion_tokens=settings.llm_max_tokens,
         timeout=settings.llm_request_timeout,
-        # The OpenAI client retries connection errors, 408/409/429 and 5xx with exponential backoff.
         max_retries=settings.llm_max_retries,
         stream_usage=True,
+        root_async_client=client,
+        async_client=DirectCompletions(client),
         **kwargs,
     )
 
@@ -40,8 +39,11 @@ def build_model(settings: Settings, tools: Sequence[BaseTool]) -> Runnable[Langu
     Every fallback gets the same tools bound, and the chain is built once: a fallback serves one
     call and never changes the model used by other requests.
     """
-    primary = _chat_model(settings, settings.llm_model).bind_tools(tools)
-    fallbacks = [_chat_model(settings, name).bind_tools(tools) for name in settings.llm_fallback_models]
+    client = build_client(settings)
+    primary = _chat_model(settings, settings.llm_model, client).bind_tools(tools)
+    fallbacks = [
+        _chat_model(settings, name, client).bind_tools(tools) for name in settings.llm_fallback_models
+    ]
     if not fallbacks:
         return primary
     return primary.with_fallbacks(fallbacks)

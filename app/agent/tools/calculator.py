@@ -22,20 +22,27 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Pow: operator.pow,
 }
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+class CalculationError(ValueError):
+    pass
+
+
+def _round(value: float, ndigits: int = 0) -> float:
+    # round(1, -10**99) would compute 10**(10**99) and never return.
+    if not isinstance(ndigits, int) or abs(ndigits) > 100:
+        raise CalculationError("round() digits must be a whole number between -100 and 100")
+    return round(value, ndigits)
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sqrt": math.sqrt,
     "abs": abs,
-    "round": round,
+    "round": _round,
     "log": math.log,
     "sin": math.sin,
     "cos": math.cos,
     "tan": math.tan,
 }
 _CONSTANTS = {"pi": math.pi, "e": math.e}
-
-
-class CalculationError(ValueError):
-    pass
 
 
 def _eval(node: ast.AST) -> float | int:
@@ -74,11 +81,14 @@ def evaluate(expression: str) -> float | int:
     except SyntaxError as exc:
         raise CalculationError("not a valid expression") from exc
     try:
-        return _eval(tree)
+        result = _eval(tree)
     except (ZeroDivisionError, OverflowError, TypeError) as exc:
         raise CalculationError(str(exc) or type(exc).__name__) from exc
     except ValueError as exc:  # math domain errors
         raise CalculationError(str(exc)) from exc
+    if not math.isfinite(result) or abs(result) > MAX_MAGNITUDE:
+        raise CalculationError("result out of range")
+    return result
 
 
 @tool
