@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
+        # FastAPI's own OpenTelemetry spans would land in whatever tracer is global (Langfuse's):
+        # tracing is done per graph node instead, and the per-request cost is not paid.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # Our own limit rather than FastAPI's max_body_size, whose 413 is plain text, not the error shape.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(health_router, prefix="/api/v1")

@@ -2,23 +2,31 @@
 
 The lease lives in the thread row, not in process memory, so one run per thread holds across
 every worker and replica; it needs no connection held during the LLM call. A lease older than
-`stale_after` belongs to a process that died and may be taken over.
+`stale_after` belongs to a process that died and may be taken over. These statements are on every
+chat turn, so they are Core statements over the table (the ORM's bulk-update path costs more).
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, func
 
-from app.models import Thread
+from app.models import ChatSession, Thread
+
+_thread: Table = Thread.__table__  # type: ignore[attr-defined]
+_session: Table = ChatSession.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class Lease:
+    thread_id: uuid.UUID
     checkpoint_id: str | None
+
+
+def _free(stale_after: timedelta) -> ColumnElement[bool]:
+    return or_(_thread.c.run_id.is_(None), _thread.c.run_started_at < func.now() - stale_after)
 
 
 async def acquire_lease(
@@ -26,19 +34,37 @@ async def acquire_lease(
 ) -> Lease | None:
     """Take the lease, or return None when another live run holds it."""
     result = await session.execute(
-        update(Thread)
-        .where(
-            col(Thread.id) == thread_id,
-            or_(
-                col(Thread.run_id).is_(None),
-                and_(col(Thread.run_started_at) < func.now() - stale_after),
-            ),
-        )
+        update(_thread)
+        .where(_thread.c.id == thread_id, _free(stale_after))
         .values(run_id=run_id, run_started_at=func.now())
-        .returning(col(Thread.checkpoint_id))
+        .returning(_thread.c.id, _thread.c.checkpoint_id)
     )
     row = result.one_or_none()
-    return None if row is None else Lease(checkpoint_id=row[0])
+    return None if row is None else Lease(row[0], row[1])
+
+
+async def acquire_lease_for_session(
+    session: AsyncSession,
+    *,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    run_id: uuid.UUID,
+    stale_after: timedelta,
+) -> Lease | None:
+    """Ownership check and lease in one statement; None when missing, not owned, or busy."""
+    result = await session.execute(
+        update(_thread)
+        .where(
+            _thread.c.session_id == _session.c.id,
+            _session.c.id == session_id,
+            _session.c.user_id == user_id,
+            _free(stale_after),
+        )
+        .values(run_id=run_id, run_started_at=func.now())
+        .returning(_thread.c.id, _thread.c.checkpoint_id)
+    )
+    row = result.one_or_none()
+    return None if row is None else Lease(row[0], row[1])
 
 
 async def release_lease(
@@ -49,10 +75,10 @@ async def release_lease(
     if checkpoint_id is not None:
         values["checkpoint_id"] = checkpoint_id
     result = await session.execute(
-        update(Thread)
-        .where(col(Thread.id) == thread_id, col(Thread.run_id) == run_id)
+        update(_thread)
+        .where(and_(_thread.c.id == thread_id, _thread.c.run_id == run_id))
         .values(**values)
-        .returning(col(Thread.id))
+        .returning(_thread.c.id)
     )
     return result.one_or_none() is not None
 
@@ -60,7 +86,7 @@ async def release_lease(
 async def clear(session: AsyncSession, thread_id: uuid.UUID) -> None:
     """Forget the checkpoint pointer and any lease: the thread starts afresh."""
     await session.execute(
-        update(Thread)
-        .where(col(Thread.id) == thread_id)
+        update(_thread)
+        .where(_thread.c.id == thread_id)
         .values(checkpoint_id=None, run_id=None, run_started_at=None)
     )

@@ -93,16 +93,14 @@ def validate_message(text: str, settings: Settings) -> str:
 async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> _Lease:
     run_id = uuid.uuid4()
     async with rt.db() as db, db.begin():
-        found = await sessions_repo.get_owned(db, session_id=session_id, user_id=user_id)
-        if found is None:
-            raise NotFoundError("Session not found")
-        thread = found[1]
-        lease = await threads_repo.acquire_lease(
-            db, thread_id=thread.id, run_id=run_id, stale_after=rt.stale_lease_after
+        lease = await threads_repo.acquire_lease_for_session(
+            db, session_id=session_id, user_id=user_id, run_id=run_id, stale_after=rt.stale_lease_after
         )
-    if lease is None:
-        raise ThreadBusyError()
-    return _Lease(thread.id, run_id, lease.checkpoint_id)
+        if lease is None:
+            if await sessions_repo.get_owned(db, session_id=session_id, user_id=user_id) is None:
+                raise NotFoundError("Session not found")
+            raise ThreadBusyError()
+    return _Lease(lease.thread_id, run_id, lease.checkpoint_id)
 
 
 async def _abandon(rt: ChatRuntime, lease: _Lease) -> None:
@@ -132,13 +130,13 @@ async def _complete(
     ]
     with anyio.CancelScope(shield=True):
         async with rt.db() as db, db.begin():
-            await messages_repo.add_many(db, rows)
+            ids = await messages_repo.add_many(db, rows)
             released = await threads_repo.release_lease(
                 db, thread_id=lease.thread_id, run_id=lease.run_id, checkpoint_id=checkpoint_id
             )
             if not released:  # the session was deleted or cleared meanwhile
                 raise NotFoundError("Session not found")
-    result.message_id = rows[1].id
+    result.message_id = ids[1]
 
 
 def _summary_json(call: ToolCallSummary) -> dict[str, Any]:
