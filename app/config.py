@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     # --- agent
     max_message_chars: int = Field(default=8000, ge=1)
-    history_max_messages: int = Field(default=30, ge=2)
+    history_max_messages: int = Field(default=20, ge=2)
     history_max_chars: int = Field(default=24000, ge=1000)
     max_tool_steps: int = Field(default=6, ge=1, le=50)
 

@@ -48,7 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.db = db
             app.state.schema_head = head_revision()
             app.state.chat = ChatRuntime(
-                graph=builder.compile(checkpointer=checkpointer), db=db, settings=settings
+                graph=builder.compile(checkpointer=checkpointer), db=db, engine=engine, settings=settings
             )
             log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)
             yield

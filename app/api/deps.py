@@ -15,18 +15,21 @@ from app.services.chat import ChatRuntime
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
+# Dependencies are `async def` even when they do not await: FastAPI runs plain `def` ones in a
+# worker thread, a thread hop per dependency per request.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     db: async_sessionmaker[AsyncSession] = request.app.state.db
     return db
 
 
-def get_chat_runtime(request: Request) -> ChatRuntime:
+async def get_chat_runtime(request: Request) -> ChatRuntime:
     runtime: ChatRuntime = request.app.state.chat
     return runtime
 

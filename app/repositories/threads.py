@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models import ChatSession, Thread
 
@@ -44,7 +44,7 @@ async def acquire_lease(
 
 
 async def acquire_lease_for_session(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     session_id: uuid.UUID,
     user_id: uuid.UUID,

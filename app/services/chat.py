@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import anyio
@@ -17,16 +17,15 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.agent.state import Context
 from app.config import Settings
 from app.errors import AppError, NotFoundError, ThreadBusyError, ValidationFailedError
-from app.models import Message
 from app.repositories import checkpoints as checkpoints_repo
-from app.repositories import messages as messages_repo
 from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
+from app.repositories import turns as turns_repo
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
 
@@ -41,6 +40,7 @@ class ChatRuntime:
 
     graph: CompiledStateGraph[Any, Any, Any, Any]
     db: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     settings: Settings
 
     @property
@@ -92,14 +92,15 @@ def validate_message(text: str, settings: Settings) -> str:
 
 async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> _Lease:
     run_id = uuid.uuid4()
-    async with rt.db() as db, db.begin():
+    async with rt.engine.begin() as conn:
         lease = await threads_repo.acquire_lease_for_session(
-            db, session_id=session_id, user_id=user_id, run_id=run_id, stale_after=rt.stale_lease_after
+            conn, session_id=session_id, user_id=user_id, run_id=run_id, stale_after=rt.stale_lease_after
         )
-        if lease is None:
+    if lease is None:
+        async with rt.db() as db:
             if await sessions_repo.get_owned(db, session_id=session_id, user_id=user_id) is None:
                 raise NotFoundError("Session not found")
-            raise ThreadBusyError()
+        raise ThreadBusyError()
     return _Lease(lease.thread_id, run_id, lease.checkpoint_id)
 
 
@@ -117,26 +118,39 @@ async def _abandon(rt: ChatRuntime, lease: _Lease) -> None:
 async def _complete(
     rt: ChatRuntime, lease: _Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
 ) -> None:
-    rows = [
-        Message(thread_id=lease.thread_id, role="user", content=text),
-        Message(
-            thread_id=lease.thread_id,
-            role="assistant",
-            content=result.reply,
-            tool_calls=[_summary_json(c) for c in result.tool_calls] or None,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-        ),
+    now = datetime.now(UTC)
+    # A multi-row insert needs the same keys in every row.
+    rows: list[dict[str, Any]] = [
+        {
+            "role": "user",
+            "content": text,
+            "tool_calls": None,
+            "input_tokens": None,
+            "output_tokens": None,
+            "created_at": now,
+        },
+        {
+            "role": "assistant",
+            "content": result.reply,
+            "tool_calls": [_summary_json(c) for c in result.tool_calls] or None,
+            "input_tokens": result.input_tokens,
+            "output_tokens": result.output_tokens,
+            "created_at": now,
+        },
     ]
     with anyio.CancelScope(shield=True):
-        async with rt.db() as db, db.begin():
-            ids = await messages_repo.add_many(db, rows)
-            released = await threads_repo.release_lease(
-                db, thread_id=lease.thread_id, run_id=lease.run_id, checkpoint_id=checkpoint_id
+        async with rt.engine.begin() as conn:
+            message_id = await turns_repo.record_turn(
+                conn,
+                thread_id=lease.thread_id,
+                run_id=lease.run_id,
+                checkpoint_id=checkpoint_id,
+                messages=rows,
             )
-            if not released:  # the session was deleted or cleared meanwhile
+            if message_id is None:  # the session was deleted or cleared meanwhile
+                await conn.rollback()
                 raise NotFoundError("Session not found")
-    result.message_id = ids[1]
+    result.message_id = message_id
 
 
 def _summary_json(call: ToolCallSummary) -> dict[str, Any]:
