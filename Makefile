@@ -2,6 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+LINT_DIRS := app tests scripts migrations $(wildcard evals)
 
 .PHONY: install run test lint typecheck migrate bench clean
 
@@ -17,8 +18,8 @@ run: install
 	$(BIN)/python scripts/run.py
 
 lint: install
-	$(BIN)/ruff check app tests scripts migrations evals
-	$(BIN)/ruff format --check app tests scripts migrations evals
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 
 typecheck: install
 	$(BIN)/mypy
