@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     checkpoint_pool_size: int = Field(default=10, ge=1)
+    # Recently written checkpoints kept in memory per process (0 turns the cache off).
+    checkpoint_cache_size: int = Field(default=1000, ge=0)
     run_migrations_on_start: bool = True
 
     # --- auth

@@ -33,7 +33,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await upgrade_to_head(urls.sqlalchemy)
         engine = create_engine(urls, settings)
         checkpointer, checkpoint_pool = await open_checkpointer(
-            urls.psycopg, max_size=settings.checkpoint_pool_size
+            urls.psycopg, max_size=settings.checkpoint_pool_size, cache_entries=settings.checkpoint_cache_size
         )
         try:
             tools = default_tools()

@@ -49,7 +49,7 @@ async def test_upgrade_is_idempotent_and_downgrade_works(empty_database):
 
 async def test_autogenerate_sees_no_changes_and_leaves_checkpoint_tables(empty_database):
     await upgrade_to_head(empty_database.sqlalchemy)
-    _, pool = await open_checkpointer(empty_database.psycopg, max_size=1)
+    _, pool = await open_checkpointer(empty_database.psycopg, max_size=1, cache_entries=0)
     await pool.close()
     engine = create_engine(empty_database.sqlalchemy)
     with engine.connect() as conn:

@@ -1,11 +1,93 @@
-"""The LangGraph Postgres checkpointer over its own psycopg pool."""
+"""The LangGraph Postgres checkpointer over its own psycopg pool, with a small read cache."""
 
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_serializable_checkpoint_metadata,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+_Key = tuple[str, str, str]
 
-async def open_checkpointer(url: str, *, max_size: int) -> tuple[AsyncPostgresSaver, AsyncConnectionPool]:
+
+def _key(config: RunnableConfig) -> _Key | None:
+    conf = config.get("configurable") or {}
+    checkpoint_id = conf.get("checkpoint_id")
+    if not checkpoint_id:
+        return None
+    return (str(conf["thread_id"]), str(conf.get("checkpoint_ns", "")), str(checkpoint_id))
+
+
+class CachedPostgresSaver(AsyncPostgresSaver):
+    """Serves reads of a given checkpoint id from memory when this process just wrote it.
+
+    A checkpoint never changes once written, and every turn starts by reading the checkpoint the
+    previous turn wrote. Keeping recent ones saves a query and deserialising the message window.
+    Nothing depends on a hit: another worker, a restart or an eviction reads PostgreSQL as before,
+    and reads without a checkpoint id (the latest one) always go to PostgreSQL.
+    """
+
+    def __init__(self, conn: AsyncConnectionPool, *, max_entries: int) -> None:
+        super().__init__(conn)  # type: ignore[arg-type]
+        self._cache: OrderedDict[_Key, CheckpointTuple] = OrderedDict()
+        self._max_entries = max_entries
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        key = _key(config)
+        if key is not None and (hit := self._cache.get(key)) is not None:
+            self._cache.move_to_end(key)
+            return hit
+        return await super().aget_tuple(config)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        next_config = await super().aput(config, checkpoint, metadata, new_versions)
+        key = _key(next_config)
+        if key is not None and self._max_entries > 0:
+            parent_key = _key(config)
+            parent: RunnableConfig | None = None
+            if parent_key is not None:
+                thread_id, ns, parent_id = parent_key
+                parent = {
+                    "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent_id}
+                }
+            stored = get_serializable_checkpoint_metadata(config, metadata)
+            copy: Checkpoint = {**checkpoint, "channel_values": dict(checkpoint["channel_values"])}
+            self._cache[key] = CheckpointTuple(next_config, copy, stored, parent, [])
+            if len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        return next_config
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        # Pending writes belong to the stored tuple: forget the cached copy rather than patch it.
+        if (key := _key(config)) is not None:
+            self._cache.pop(key, None)
+        await super().aput_writes(config, writes, task_id, task_path)
+
+
+async def open_checkpointer(
+    url: str, *, max_size: int, cache_entries: int
+) -> tuple[CachedPostgresSaver, AsyncConnectionPool]:
     pool: AsyncConnectionPool = AsyncConnectionPool(
         url,
         min_size=1,
@@ -14,6 +96,6 @@ async def open_checkpointer(url: str, *, max_size: int) -> tuple[AsyncPostgresSa
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
     )
     await pool.open(wait=True)
-    saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    saver = CachedPostgresSaver(pool, max_entries=cache_entries)
     await saver.setup()
     return saver, pool
