@@ -31,7 +31,7 @@ migrate: install
 	$(BIN)/alembic upgrade head
 
 bench: install
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m scripts.bench
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
