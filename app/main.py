@@ -45,10 +45,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             db = create_sessionmaker(engine)
             app.state.engine = engine
+            # Same pool; for single statements that need no transaction around them.
+            autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+            app.state.autocommit_engine = autocommit_engine
             app.state.db = db
             app.state.schema_head = head_revision()
             app.state.chat = ChatRuntime(
-                graph=builder.compile(checkpointer=checkpointer), db=db, engine=engine, settings=settings
+                graph=builder.compile(checkpointer=checkpointer),
+                db=db,
+                engine=autocommit_engine,
+                settings=settings,
             )
             log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)
             yield

@@ -50,11 +50,11 @@ SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
 async def get_current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)], db: SessionMakerDep, settings: SettingsDep
+    token: Annotated[str | None, Depends(oauth2_scheme)], request: Request, settings: SettingsDep
 ) -> User:
     if not token:
         raise UnauthorizedError()
-    return await auth_service.user_from_token(db, settings, token)
+    return await auth_service.user_from_token(request.app.state.autocommit_engine, settings, token)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,41 +1,69 @@
-"""SQL that ends a chat turn: the transcript rows and the lease release in one round trip."""
+"""SQL that ends a chat turn: the transcript rows and the lease release in one statement.
 
+One statement, so it needs no transaction around it (it runs in autocommit): the messages are
+inserted only if this run still holds the lease, which the same statement releases.
+"""
+
+import json
 import uuid
-from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.models import Message, Thread
-
-_message: Table = Message.__table__  # type: ignore[attr-defined]
-_thread: Table = Thread.__table__  # type: ignore[attr-defined]
+_RECORD_TURN = text("""
+WITH released AS (
+    UPDATE thread
+    SET run_id = NULL, run_started_at = NULL, checkpoint_id = COALESCE(:checkpoint_id, checkpoint_id)
+    WHERE id = :thread_id AND run_id = :run_id
+    RETURNING id
+), inserted AS (
+    INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, created_at)
+    SELECT released.id, v.role, v.content, CAST(v.tool_calls AS json), v.input_tokens, v.output_tokens, :now
+    FROM released CROSS JOIN (VALUES
+        (1, 'user', CAST(:user_text AS text), CAST(NULL AS text),
+            CAST(NULL AS integer), CAST(NULL AS integer)),
+        (2, 'assistant', :reply, :tool_calls, :input_tokens, :output_tokens)
+    ) AS v (n, role, content, tool_calls, input_tokens, output_tokens)
+    ORDER BY v.n
+    RETURNING id
+)
+SELECT max(id) FROM inserted
+""")
 
 
 async def record_turn(
-    conn: AsyncSession | AsyncConnection,
+    conn: AsyncConnection,
     *,
     thread_id: uuid.UUID,
     run_id: uuid.UUID,
     checkpoint_id: str | None,
-    messages: Sequence[dict[str, Any]],
+    user_text: str,
+    reply: str,
+    tool_calls: list[dict[str, Any]] | None,
+    input_tokens: int,
+    output_tokens: int,
+    now: datetime,
 ) -> int | None:
-    """Append the messages, release the lease and move the checkpoint pointer.
+    """Append the user message and the reply, release the lease, move the checkpoint pointer.
 
-    Returns the last new message id, or None when this run no longer holds the lease (the session
-    was deleted or cleared meanwhile); the caller then rolls back, so nothing is appended.
+    Returns the reply's message id, or None when this run no longer holds the lease (the session
+    was deleted or cleared meanwhile); then nothing was written.
     """
-    inserted = insert(_message).values([{**m, "thread_id": thread_id} for m in messages])
-    new_ids = inserted.returning(_message.c.id).cte("new_ids")
-    values: dict[str, Any] = {"run_id": None, "run_started_at": None}
-    if checkpoint_id is not None:
-        values["checkpoint_id"] = checkpoint_id
     result = await conn.execute(
-        update(_thread)
-        .where(_thread.c.id == thread_id, _thread.c.run_id == run_id)
-        .values(**values)
-        .returning(select(func.max(new_ids.c.id)).scalar_subquery())
+        _RECORD_TURN,
+        {
+            "thread_id": thread_id,
+            "run_id": run_id,
+            "checkpoint_id": checkpoint_id,
+            "user_text": user_text,
+            "reply": reply,
+            "tool_calls": json.dumps(tool_calls) if tool_calls else None,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "now": now,
+        },
     )
-    row = result.one_or_none()
-    return None if row is None else int(row[0])
+    last_id = result.scalar_one_or_none()
+    return None if last_id is None else int(last_id)

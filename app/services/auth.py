@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import bcrypt
 import jwt
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.errors import ConflictError, UnauthorizedError
@@ -94,11 +94,14 @@ def _user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
         raise UnauthorizedError("Invalid token") from exc
 
 
-async def user_from_token(db: async_sessionmaker[AsyncSession], settings: Settings, token: str) -> User:
-    """Resolve a bearer token with a short session of its own, so no connection is held for the request."""
+async def user_from_token(engine: AsyncEngine, settings: Settings, token: str) -> User:
+    """Resolve a bearer token on a connection of its own, returned at once (none held for the request).
+
+    `engine` runs in autocommit: one SELECT, no BEGIN/ROLLBACK round trips.
+    """
     user_id = _user_id_from_token(token, settings)
-    async with db() as session:
-        user = await users_repo.get_by_id(session, user_id)
+    async with engine.connect() as conn:
+        user = await users_repo.load(conn, user_id)
     if user is None or not user.is_active:
         raise UnauthorizedError("Invalid token")
     return user

@@ -40,7 +40,7 @@ class ChatRuntime:
 
     graph: CompiledStateGraph[Any, Any, Any, Any]
     db: async_sessionmaker[AsyncSession]
-    engine: AsyncEngine
+    engine: AsyncEngine  # autocommit: every statement of a turn stands alone
     settings: Settings
 
     @property
@@ -92,7 +92,7 @@ def validate_message(text: str, settings: Settings) -> str:
 
 async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> _Lease:
     run_id = uuid.uuid4()
-    async with rt.engine.begin() as conn:
+    async with rt.engine.connect() as conn:
         lease = await threads_repo.acquire_lease_for_session(
             conn, session_id=session_id, user_id=user_id, run_id=run_id, stale_after=rt.stale_lease_after
         )
@@ -118,38 +118,22 @@ async def _abandon(rt: ChatRuntime, lease: _Lease) -> None:
 async def _complete(
     rt: ChatRuntime, lease: _Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
 ) -> None:
-    now = datetime.now(UTC)
-    # A multi-row insert needs the same keys in every row.
-    rows: list[dict[str, Any]] = [
-        {
-            "role": "user",
-            "content": text,
-            "tool_calls": None,
-            "input_tokens": None,
-            "output_tokens": None,
-            "created_at": now,
-        },
-        {
-            "role": "assistant",
-            "content": result.reply,
-            "tool_calls": [_summary_json(c) for c in result.tool_calls] or None,
-            "input_tokens": result.input_tokens,
-            "output_tokens": result.output_tokens,
-            "created_at": now,
-        },
-    ]
     with anyio.CancelScope(shield=True):
-        async with rt.engine.begin() as conn:
+        async with rt.engine.connect() as conn:
             message_id = await turns_repo.record_turn(
                 conn,
                 thread_id=lease.thread_id,
                 run_id=lease.run_id,
                 checkpoint_id=checkpoint_id,
-                messages=rows,
+                user_text=text,
+                reply=result.reply,
+                tool_calls=[_summary_json(c) for c in result.tool_calls] or None,
+                input_tokens=result.input_tokens,
+                output_tokens=result.output_tokens,
+                now=datetime.now(UTC),
             )
-            if message_id is None:  # the session was deleted or cleared meanwhile
-                await conn.rollback()
-                raise NotFoundError("Session not found")
+    if message_id is None:  # the session was deleted or cleared meanwhile
+        raise NotFoundError("Session not found")
     result.message_id = message_id
 
 
