@@ -1,5 +1,6 @@
 """FastAPI dependencies: the request's DB session, the current user, the long-lived runtime."""
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -58,3 +59,16 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_token_user_id(
+    token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep
+) -> uuid.UUID:
+    """The token's user id, unchecked against the database: for routes whose own statement checks
+    that the user exists and is active (a chat turn folds it into taking the lease)."""
+    if not token:
+        raise UnauthorizedError()
+    return auth_service.user_id_from_token(token, settings)
+
+
+TokenUserId = Annotated[uuid.UUID, Depends(get_token_user_id)]

@@ -10,13 +10,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.models import ChatSession, Thread
+from app.models import ChatSession, Thread, User
 
 _thread: Table = Thread.__table__  # type: ignore[attr-defined]
 _session: Table = ChatSession.__table__  # type: ignore[attr-defined]
+_user: Table = User.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,10 @@ async def acquire_lease_for_session(
     run_id: uuid.UUID,
     stale_after: timedelta,
 ) -> Lease | None:
-    """Ownership check and lease in one statement; None when missing, not owned, or busy."""
+    """User, ownership and lease checks in one statement.
+
+    None when the user is gone or disabled, the session is missing or not theirs, or a run holds it.
+    """
     result = await session.execute(
         update(_thread)
         .where(
@@ -59,6 +63,7 @@ async def acquire_lease_for_session(
             _session.c.id == session_id,
             _session.c.user_id == user_id,
             _free(stale_after),
+            select(_user.c.id).where(_user.c.id == user_id, _user.c.is_active).exists(),
         )
         .values(run_id=run_id, run_started_at=func.now())
         .returning(_thread.c.id, _thread.c.checkpoint_id)

@@ -77,7 +77,8 @@ def issue_access_token(user: User, settings: Settings) -> AccessToken:
     return AccessToken(token=token, expires_at=expires_at.replace(microsecond=0))
 
 
-def _user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
+def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
+    """The user id a valid access token names; whether that user may act is checked by the caller."""
     try:
         claims = jwt.decode(
             token,
@@ -99,7 +100,7 @@ async def user_from_token(engine: AsyncEngine, settings: Settings, token: str) -
 
     `engine` runs in autocommit: one SELECT, no BEGIN/ROLLBACK round trips.
     """
-    user_id = _user_id_from_token(token, settings)
+    user_id = user_id_from_token(token, settings)
     async with engine.connect() as conn:
         user = await users_repo.load(conn, user_id)
     if user is None or not user.is_active:

@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.agent.state import Context
 from app.config import Settings
-from app.errors import AppError, NotFoundError, ThreadBusyError, ValidationFailedError
+from app.errors import AppError, NotFoundError, ThreadBusyError, UnauthorizedError, ValidationFailedError
 from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
 from app.repositories import turns as turns_repo
+from app.repositories import users as users_repo
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
 
@@ -91,6 +92,7 @@ def validate_message(text: str, settings: Settings) -> str:
 
 
 async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> _Lease:
+    """Take the thread's lease; the same statement checks the user is active and owns the session."""
     run_id = uuid.uuid4()
     async with rt.engine.connect() as conn:
         lease = await threads_repo.acquire_lease_for_session(
@@ -98,6 +100,9 @@ async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UU
         )
     if lease is None:
         async with rt.db() as db:
+            user = await users_repo.get_by_id(db, user_id)
+            if user is None or not user.is_active:
+                raise UnauthorizedError("Invalid token")
             if await sessions_repo.get_owned(db, session_id=session_id, user_id=user_id) is None:
                 raise NotFoundError("Session not found")
         raise ThreadBusyError()

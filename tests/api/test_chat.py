@@ -35,3 +35,18 @@ async def test_chat_uses_calculator_tool(client, user):
     ]
     msgs = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()["items"]
     assert msgs[1]["tool_calls"][0]["name"] == "calculator"
+
+
+async def test_disabled_user_cannot_chat_with_a_valid_token(app, client):
+    from sqlalchemy import text
+
+    user = await register(client)
+    sid = await new_session(client, user)
+    async with app.state.engine.begin() as conn:
+        await conn.execute(text('UPDATE "user" SET is_active = false WHERE email = :e'), {"e": user["email"]})
+    r = await chat(client, user, sid, "hello")
+    assert r.status_code == 401
+    assert r.json()["error"] == "unauthorized"
+    r = await client.post(f"/api/v1/sessions/{sid}/chat/stream", json={"message": "x"}, headers=auth(user))
+    assert r.status_code == 401
+    assert (await client.get("/api/v1/sessions", headers=auth(user))).status_code == 401

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from app.api.deps import ChatRuntimeDep, CurrentUser
+from app.api.deps import ChatRuntimeDep, TokenUserId
 from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
 from app.schemas.chat import ChatRequest, ChatResponse, ToolCallRead
@@ -27,9 +27,9 @@ def _response(result: chat_service.TurnResult) -> ChatResponse:
 
 @router.post("/{session_id}/chat", response_model=ChatResponse)
 async def chat(
-    session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep
+    session_id: uuid.UUID, body: ChatRequest, user_id: TokenUserId, rt: ChatRuntimeDep
 ) -> ChatResponse:
-    result = await chat_service.send_message(rt, user_id=user.id, session_id=session_id, text=body.message)
+    result = await chat_service.send_message(rt, user_id=user_id, session_id=session_id, text=body.message)
     return _response(result)
 
 
@@ -41,13 +41,13 @@ async def chat(
     },
 )
 async def chat_stream(
-    session_id: uuid.UUID, body: ChatRequest, user: CurrentUser, rt: ChatRuntimeDep
+    session_id: uuid.UUID, body: ChatRequest, user_id: TokenUserId, rt: ChatRuntimeDep
 ) -> EventStreamResponse:
     # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.
     chat_service.validate_message(body.message, rt.settings)
-    lease = await chat_service.begin_turn(rt, user_id=user.id, session_id=session_id)
+    lease = await chat_service.begin_turn(rt, user_id=user_id, session_id=session_id)
     turn = chat_service.run_turn(
-        rt, user_id=user.id, session_id=session_id, text=body.message, lease=lease, stream=True
+        rt, user_id=user_id, session_id=session_id, text=body.message, lease=lease, stream=True
     )
 
     async def events() -> AsyncIterator[str]:
