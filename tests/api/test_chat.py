@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.conftest import auth, new_session
+from tests.conftest import auth, new_session, register
 
 
 async def chat(client: httpx.AsyncClient, user: dict[str, str], sid: str, message: str) -> httpx.Response:
