@@ -45,15 +45,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             db = create_sessionmaker(engine)
             app.state.engine = engine
-            # Same pool; for single statements that need no transaction around them.
-            autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-            app.state.autocommit_engine = autocommit_engine
+            # The checkpointer's psycopg pool (autocommit) also serves the per-request single statements.
+            app.state.pg_pool = checkpoint_pool
             app.state.db = db
             app.state.schema_head = head_revision()
             app.state.chat = ChatRuntime(
                 graph=builder.compile(checkpointer=checkpointer),
                 db=db,
-                engine=autocommit_engine,
+                pool=checkpoint_pool,
                 settings=settings,
             )
             log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)

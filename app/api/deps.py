@@ -55,7 +55,7 @@ async def get_current_user(
 ) -> User:
     if not token:
         raise UnauthorizedError()
-    return await auth_service.user_from_token(request.app.state.autocommit_engine, settings, token)
+    return await auth_service.user_from_token(request.app.state.pg_pool, settings, token)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

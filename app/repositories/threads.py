@@ -2,22 +2,20 @@
 
 The lease lives in the thread row, not in process memory, so one run per thread holds across
 every worker and replica; it needs no connection held during the LLM call. A lease older than
-`stale_after` belongs to a process that died and may be taken over. These statements are on every
-chat turn, so they are Core statements over the table (the ORM's bulk-update path costs more).
+`stale_after` belongs to a process that died and may be taken over. The per-turn statements live in
+`turns.py`; these serve deleting and clearing sessions.
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import ColumnElement, Table, and_, func, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ChatSession, Thread, User
+from app.models import Thread
 
 _thread: Table = Thread.__table__  # type: ignore[attr-defined]
-_session: Table = ChatSession.__table__  # type: ignore[attr-defined]
-_user: Table = User.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -37,34 +35,6 @@ async def acquire_lease(
     result = await session.execute(
         update(_thread)
         .where(_thread.c.id == thread_id, _free(stale_after))
-        .values(run_id=run_id, run_started_at=func.now())
-        .returning(_thread.c.id, _thread.c.checkpoint_id)
-    )
-    row = result.one_or_none()
-    return None if row is None else Lease(row[0], row[1])
-
-
-async def acquire_lease_for_session(
-    session: AsyncSession | AsyncConnection,
-    *,
-    session_id: uuid.UUID,
-    user_id: uuid.UUID,
-    run_id: uuid.UUID,
-    stale_after: timedelta,
-) -> Lease | None:
-    """User, ownership and lease checks in one statement.
-
-    None when the user is gone or disabled, the session is missing or not theirs, or a run holds it.
-    """
-    result = await session.execute(
-        update(_thread)
-        .where(
-            _thread.c.session_id == _session.c.id,
-            _session.c.id == session_id,
-            _session.c.user_id == user_id,
-            _free(stale_after),
-            select(_user.c.id).where(_user.c.id == user_id, _user.c.is_active).exists(),
-        )
         .values(run_id=run_id, run_started_at=func.now())
         .returning(_thread.c.id, _thread.c.checkpoint_id)
     )

@@ -1,24 +1,27 @@
 """SQL for users."""
 
 import uuid
+from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from psycopg import AsyncConnection as PgConnection
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from app.models import User
-
-_user: Table = User.__table__  # type: ignore[attr-defined]
 
 
 async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def load(conn: AsyncConnection, user_id: uuid.UUID) -> User | None:
-    """A detached User by id, through Core: it runs on every authenticated request."""
-    row = (await conn.execute(_user.select().where(_user.c.id == user_id))).one_or_none()
-    return None if row is None else User.model_validate(dict(row._mapping))
+_LOAD = 'SELECT id, email, hashed_password, is_active, created_at FROM "user" WHERE id = %s'
+
+
+async def load(conn: PgConnection[Any], user_id: uuid.UUID) -> User | None:
+    """A detached User by id, on the autocommit psycopg pool: it runs on every authenticated request."""
+    cur = await conn.execute(_LOAD, (user_id,))
+    row = await cur.fetchone()
+    return None if row is None else User.model_validate(row)
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import bcrypt
 import jwt
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import ConflictError, UnauthorizedError
@@ -95,13 +96,10 @@ def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
         raise UnauthorizedError("Invalid token") from exc
 
 
-async def user_from_token(engine: AsyncEngine, settings: Settings, token: str) -> User:
-    """Resolve a bearer token on a connection of its own, returned at once (none held for the request).
-
-    `engine` runs in autocommit: one SELECT, no BEGIN/ROLLBACK round trips.
-    """
+async def user_from_token(pool: AsyncConnectionPool, settings: Settings, token: str) -> User:
+    """Resolve a bearer token on a pooled autocommit connection, returned at once (none held)."""
     user_id = user_id_from_token(token, settings)
-    async with engine.connect() as conn:
+    async with pool.connection() as conn:
         user = await users_repo.load(conn, user_id)
     if user is None or not user.is_active:
         raise UnauthorizedError("Invalid token")

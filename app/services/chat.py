@@ -17,7 +17,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.agent.state import Context
 from app.config import Settings
@@ -41,7 +42,7 @@ class ChatRuntime:
 
     graph: CompiledStateGraph[Any, Any, Any, Any]
     db: async_sessionmaker[AsyncSession]
-    engine: AsyncEngine  # autocommit: every statement of a turn stands alone
+    pool: AsyncConnectionPool  # psycopg, autocommit, shared with the checkpointer
     settings: Settings
 
     @property
@@ -94,8 +95,8 @@ def validate_message(text: str, settings: Settings) -> str:
 async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> _Lease:
     """Take the thread's lease; the same statement checks the user is active and owns the session."""
     run_id = uuid.uuid4()
-    async with rt.engine.connect() as conn:
-        lease = await threads_repo.acquire_lease_for_session(
+    async with rt.pool.connection() as conn:
+        lease = await turns_repo.take_lease(
             conn, session_id=session_id, user_id=user_id, run_id=run_id, stale_after=rt.stale_lease_after
         )
     if lease is None:
@@ -124,7 +125,7 @@ async def _complete(
     rt: ChatRuntime, lease: _Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
 ) -> None:
     with anyio.CancelScope(shield=True):
-        async with rt.engine.connect() as conn:
+        async with rt.pool.connection() as conn:
             message_id = await turns_repo.record_turn(
                 conn,
                 thread_id=lease.thread_id,
