@@ -110,6 +110,17 @@ async def register(client: httpx.AsyncClient, email: str | None = None) -> dict[
     return {"Authorization": f"Bearer {r.json()['access_token']}", "email": email}
 
 
+def assert_error(r: httpx.Response, status: int, error: str | None = None) -> dict[str, Any]:
+    """The response is the service's error shape with this status (and error code)."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "detail"}, body
+    assert isinstance(body["error"], str)
+    if error is not None:
+        assert body["error"] == error
+    return body
+
+
 def auth(headers: dict[str, str]) -> dict[str, str]:
     return {"Authorization": headers["Authorization"]}
 

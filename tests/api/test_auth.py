@@ -8,21 +8,11 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import PASSWORD, auth
+from tests.conftest import PASSWORD, assert_error, auth
 
 
 def unique_email(prefix: str = "auth") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def assert_error(r: httpx.Response, status: int, error: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error", "detail"}, body
-    assert isinstance(body["error"], str)
-    if error is not None:
-        assert body["error"] == error
-    return body
 
 
 def error_messages(body: dict[str, Any]) -> str:

@@ -3,26 +3,15 @@
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from tests.conftest import auth, new_session, register
+from tests.conftest import assert_error, auth, new_session, register
 
 CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
-
-
-def assert_error(r: httpx.Response, status: int, error: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error", "detail"}, body
-    assert isinstance(body["error"], str)
-    if error is not None:
-        assert body["error"] == error
-    return body
 
 
 async def chat(client: httpx.AsyncClient, user: dict[str, str], sid: str, message: str) -> httpx.Response:
