@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.project_name,
         version=settings.release,
         lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json",
+        openapi_url="/openapi.json",
         docs_url="/docs",
         # FastAPI's own OpenTelemetry spans would land in whatever tracer is global (Langfuse's):
         # tracing is done per graph node instead, and the per-request cost is not paid.

@@ -293,9 +293,10 @@ async def test_deeply_nested_json_is_a_client_error(client, user, body):
 
 
 async def test_openapi_and_docs_are_served(client):
-    r = await client.get("/api/v1/openapi.json")
+    r = await client.get("/openapi.json")
     assert r.status_code == 200
     assert "/api/v1/sessions/{session_id}" in r.json()["paths"]
     r = await client.get("/docs")
     assert r.status_code == 200
     assert "swagger" in r.text.lower()
+    assert (await client.get("/redoc")).status_code == 200
