@@ -128,7 +128,7 @@ def test_the_checker_sees_the_real_imports():
     # Guard against a checker that silently finds nothing (wrong root, wrong module names).
     imports = parse_app()
     edges = {(i.importer, i.imported) for i in imports}
-    assert ("app.services.chat", "app.repositories.sessions") in edges
+    assert ("app.services.leases", "app.repositories.sessions") in edges
     assert ("app.agent.tools.sessions", "app.repositories.sessions") in edges
     assert ("app.api.v1.sessions", "app.schemas.sessions") in edges
     importers = {i.importer for i in imports}

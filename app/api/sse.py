@@ -1,6 +1,7 @@
 """Server-sent events that stop the producer as soon as the client goes away."""
 
 import json
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -21,6 +22,17 @@ class EventStreamResponse(StreamingResponse):
 
     media_type = "text/event-stream"
 
+    def __init__(
+        self,
+        content: AsyncIterable[str],
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        *,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(content, status_code=status_code, headers=headers)
+        self._on_close = on_close
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with anyio.create_task_group() as tg:
 
@@ -34,8 +46,10 @@ class EventStreamResponse(StreamingResponse):
             except OSError:
                 pass
             finally:
-                close = getattr(self.body_iterator, "aclose", None)
-                if close is not None:
-                    with anyio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True):
+                    close = getattr(self.body_iterator, "aclose", None)
+                    if close is not None:
                         await close()
+                    if self._on_close is not None:
+                        await self._on_close()
                 tg.cancel_scope.cancel()

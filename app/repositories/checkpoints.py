@@ -1,8 +1,8 @@
 """SQL over LangGraph's checkpoint tables, so a delete is atomic with our own rows.
 
-The saver's own `adelete_thread` runs on its separate pool and transaction; deleting here instead
-means a session and its checkpoints disappear together or not at all. Tests count rows in these
-tables, so a schema change in langgraph-checkpoint-postgres is caught.
+The saver's own `adelete_thread` runs on its own pool and transaction; deleting here instead means
+a session and its checkpoints disappear together or not at all. Tests count rows in these tables,
+so a schema change in langgraph-checkpoint-postgres is caught.
 """
 
 import uuid
@@ -13,6 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
 
+# Blobs are keyed by channel version, not by checkpoint: drop the versions no checkpoint names.
+_DELETE_UNREFERENCED_BLOBS = text("""
+DELETE FROM checkpoint_blobs b
+WHERE b.thread_id = :t
+  AND NOT EXISTS (
+    SELECT 1 FROM checkpoints c
+    WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
+      AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version
+  )
+""")
+
 
 async def delete_for_threads(session: AsyncSession, thread_ids: Sequence[uuid.UUID]) -> None:
     if not thread_ids:
@@ -20,18 +31,6 @@ async def delete_for_threads(session: AsyncSession, thread_ids: Sequence[uuid.UU
     ids = [str(t) for t in thread_ids]
     for table in CHECKPOINT_TABLES:
         await session.execute(text(f"DELETE FROM {table} WHERE thread_id = ANY(:ids)"), {"ids": ids})  # noqa: S608
-
-
-async def count_for_threads(session: AsyncSession, thread_ids: Sequence[uuid.UUID]) -> int:
-    ids = [str(t) for t in thread_ids]
-    total = 0
-    for table in CHECKPOINT_TABLES:
-        result = await session.execute(
-            text(f"SELECT count(*) FROM {table} WHERE thread_id = ANY(:ids)"),  # noqa: S608
-            {"ids": ids},
-        )
-        total += int(result.scalar_one())
-    return total
 
 
 async def delete_newer_than(session: AsyncSession, thread_id: uuid.UUID, checkpoint_id: str | None) -> None:
@@ -44,3 +43,4 @@ async def delete_newer_than(session: AsyncSession, thread_id: uuid.UUID, checkpo
             text(f"DELETE FROM {table} WHERE thread_id = :t AND checkpoint_id > :c"),  # noqa: S608
             {"t": str(thread_id), "c": checkpoint_id},
         )
+    await session.execute(_DELETE_UNREFERENCED_BLOBS, {"t": str(thread_id)})

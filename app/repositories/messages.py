@@ -1,22 +1,12 @@
 """SQL for the readable transcript (the checkpoint only keeps a bounded window)."""
 
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy import Table, delete, func, insert
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.models import Message
-
-_message: Table = Message.__table__  # type: ignore[attr-defined]
-
-
-async def add_many(session: AsyncSession, messages: Sequence[Message]) -> list[int]:
-    """Insert and return the new ids (a Core insert: this runs on every chat turn)."""
-    rows = [m.model_dump(exclude={"id"}) for m in messages]
-    result = await session.execute(insert(_message).returning(_message.c.id), rows)
-    return [int(r[0]) for r in result]
 
 
 async def list_for_thread(

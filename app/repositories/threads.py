@@ -7,7 +7,6 @@ every worker and replica; it needs no connection held during the LLM call. A lea
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, update
@@ -18,41 +17,30 @@ from app.models import Thread
 _thread: Table = Thread.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Lease:
-    thread_id: uuid.UUID
-    checkpoint_id: str | None
-
-
 def _free(stale_after: timedelta) -> ColumnElement[bool]:
+    # The same rule is in turns._TAKE_LEASE (the per-turn statement); keep the two in step.
     return or_(_thread.c.run_id.is_(None), _thread.c.run_started_at < func.now() - stale_after)
 
 
 async def acquire_lease(
     session: AsyncSession, *, thread_id: uuid.UUID, run_id: uuid.UUID, stale_after: timedelta
-) -> Lease | None:
-    """Take the lease, or return None when another live run holds it."""
+) -> bool:
+    """Take the lease; False when another live run holds it."""
     result = await session.execute(
         update(_thread)
         .where(_thread.c.id == thread_id, _free(stale_after))
         .values(run_id=run_id, run_started_at=func.now())
-        .returning(_thread.c.id, _thread.c.checkpoint_id)
+        .returning(_thread.c.id)
     )
-    row = result.one_or_none()
-    return None if row is None else Lease(row[0], row[1])
+    return result.one_or_none() is not None
 
 
-async def release_lease(
-    session: AsyncSession, *, thread_id: uuid.UUID, run_id: uuid.UUID, checkpoint_id: str | None = None
-) -> bool:
-    """Release the lease; with `checkpoint_id`, also record the completed turn's checkpoint."""
-    values: dict[str, object] = {"run_id": None, "run_started_at": None}
-    if checkpoint_id is not None:
-        values["checkpoint_id"] = checkpoint_id
+async def release_lease(session: AsyncSession, *, thread_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+    """Release the lease if `run_id` still holds it; True when it did (the row stays locked until commit)."""
     result = await session.execute(
         update(_thread)
         .where(and_(_thread.c.id == thread_id, _thread.c.run_id == run_id))
-        .values(**values)
+        .values(run_id=None, run_started_at=None)
         .returning(_thread.c.id)
     )
     return result.one_or_none() is not None

@@ -24,8 +24,10 @@ async def in_own_task(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
         try:
             async for item in source:
                 queue.put_nowait((_ITEM, item))
-        except Exception as exc:
+        except BaseException as exc:
+            # Also a cancellation raised inside the source: the consumer must not wait for ever.
             queue.put_nowait((_ERROR, exc))
+            raise
         else:
             queue.put_nowait((_END, None))
 

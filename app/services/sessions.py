@@ -57,10 +57,9 @@ async def rename_session(
 
 async def _lock_idle_thread(session: AsyncSession, thread: Thread, stale_after: timedelta) -> None:
     # Taking the run lease inside this transaction keeps a turn from writing into what we delete.
-    lease = await threads_repo.acquire_lease(
+    if not await threads_repo.acquire_lease(
         session, thread_id=thread.id, run_id=uuid.uuid4(), stale_after=stale_after
-    )
-    if lease is None:
+    ):
         raise ThreadBusyError()
 
 

@@ -11,11 +11,12 @@ from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
 from app.schemas.chat import ChatRequest, ChatResponse, ToolCallRead
 from app.services import chat as chat_service
+from app.services.turn_events import Token, ToolEvent, TurnResult
 
 router = APIRouter(prefix="/sessions", tags=["chat"])
 
 
-def _response(result: chat_service.TurnResult) -> ChatResponse:
+def _response(result: TurnResult) -> ChatResponse:
     return ChatResponse(
         message_id=result.message_id,
         reply=result.reply,
@@ -53,9 +54,9 @@ async def chat_stream(
     async def events() -> AsyncIterator[str]:
         try:
             async for event in turn:
-                if isinstance(event, chat_service.Token):
+                if isinstance(event, Token):
                     yield sse_event("token", {"content": event.content})
-                elif isinstance(event, chat_service.ToolEvent):
+                elif isinstance(event, ToolEvent):
                     yield sse_event("tool", ToolCallRead(**asdict(event.call)).model_dump())
                 else:
                     yield sse_event("done", _response(event).model_dump())
@@ -64,4 +65,10 @@ async def chat_stream(
         finally:
             await turn.aclose()
 
-    return EventStreamResponse(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    async def on_close() -> None:
+        # Also covers a response torn down before `events()` ever started (its `finally` never runs).
+        await chat_service.abandon_turn(rt, lease)
+
+    return EventStreamResponse(
+        events(), on_close=on_close, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )

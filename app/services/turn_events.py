@@ -1,0 +1,84 @@
+"""What a turn produces, read off the graph's stream: tokens, tool calls, the reply, token usage."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, ToolMessage
+
+TOOL_RESULT_PREVIEW = 500
+
+
+@dataclass
+class ToolCallSummary:
+    name: str
+    args: dict[str, Any]
+    result: str | None = None
+    is_error: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "args": self.args, "result": self.result, "is_error": self.is_error}
+
+
+@dataclass
+class TurnResult:
+    reply: str
+    tool_calls: list[ToolCallSummary] = field(default_factory=list)
+    message_id: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Token:
+    content: str
+
+
+@dataclass(frozen=True)
+class ToolEvent:
+    call: ToolCallSummary
+
+
+def content_text(content: Any) -> str:
+    """Message content as plain text, without NUL (PostgreSQL text cannot store it)."""
+    if isinstance(content, str):
+        text = content
+    else:
+        text = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return text.replace("\x00", "")
+
+
+class TurnCollector:
+    """Folds the graph's `updates` into a TurnResult, pairing tool calls with their results."""
+
+    def __init__(self) -> None:
+        self.result = TurnResult(reply="")
+        self._pending: dict[str, ToolCallSummary] = {}
+
+    def apply(self, chunk: dict[str, Any]) -> list[ToolEvent]:
+        events: list[ToolEvent] = []
+        for update in chunk.values():
+            for message in (update or {}).get("messages", []):
+                if isinstance(message, AIMessage):
+                    self._on_ai(message)
+                elif isinstance(message, ToolMessage):
+                    events.append(ToolEvent(self._on_tool(message)))
+        return events
+
+    def _on_ai(self, message: AIMessage) -> None:
+        if message.usage_metadata:
+            self.result.input_tokens += message.usage_metadata["input_tokens"]
+            self.result.output_tokens += message.usage_metadata["output_tokens"]
+        for call in message.tool_calls:
+            summary = ToolCallSummary(name=call["name"], args=call["args"])
+            self._pending[call["id"] or summary.name] = summary
+            self.result.tool_calls.append(summary)
+        if not message.tool_calls:
+            self.result.reply = content_text(message.content)
+
+    def _on_tool(self, message: ToolMessage) -> ToolCallSummary:
+        summary = self._pending.pop(message.tool_call_id, None)
+        if summary is None:
+            summary = ToolCallSummary(name=message.name or "?", args={})
+        summary.result = content_text(message.content)[:TOOL_RESULT_PREVIEW]
+        summary.is_error = message.status == "error"
+        return summary
