@@ -10,6 +10,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    copy_checkpoint,
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -45,7 +46,8 @@ class CachedPostgresSaver(AsyncPostgresSaver):
         key = _key(config)
         if key is not None and (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
-            return hit
+            # LangGraph updates the checkpoint it runs from in place: hand out a copy.
+            return hit._replace(checkpoint=copy_checkpoint(hit.checkpoint))
         return await super().aget_tuple(config)
 
     async def aput(
@@ -66,8 +68,7 @@ class CachedPostgresSaver(AsyncPostgresSaver):
                     "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent_id}
                 }
             stored = get_serializable_checkpoint_metadata(config, metadata)
-            copy: Checkpoint = {**checkpoint, "channel_values": dict(checkpoint["channel_values"])}
-            self._cache[key] = CheckpointTuple(next_config, copy, stored, parent, [])
+            self._cache[key] = CheckpointTuple(next_config, copy_checkpoint(checkpoint), stored, parent, [])
             if len(self._cache) > self._max_entries:
                 self._cache.popitem(last=False)
         return next_config

@@ -11,6 +11,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 
 from app.agent.nodes import make_agent_node
 from app.agent.state import AgentState, Context
+from app.agent.tools import tool_error_message
 
 
 def build_graph(
@@ -25,7 +26,7 @@ def build_graph(
     agent = make_agent_node(model, max_messages=max_messages, max_chars=max_chars)
     builder.add_node("agent", agent)  # type: ignore[call-overload]  # a (state, config) node; stubs miss the alias
     # Tool failures come back to the model as error messages instead of failing the turn.
-    builder.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+    builder.add_node("tools", ToolNode(tools, handle_tool_errors=tool_error_message))
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
     builder.add_edge("tools", "agent")

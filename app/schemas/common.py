@@ -6,9 +6,14 @@ from pydantic import AfterValidator, BaseModel, Field
 
 
 def no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; reject it here instead of failing at insert time.
+    # PostgreSQL text cannot hold NUL, and lone surrogates (valid in JSON escapes) cannot be
+    # encoded as UTF-8: reject both here instead of failing later with a 500.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 

@@ -11,7 +11,7 @@ import bcrypt
 import jwt
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.errors import ConflictError, UnauthorizedError
@@ -29,7 +29,8 @@ class AccessToken:
 
 def _prehash(password: str) -> bytes:
     # bcrypt reads at most 72 bytes; hashing first makes every character of a long password count.
-    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+    # surrogatepass: a login form may carry lone surrogates; they must fail to match, not crash.
+    return base64.b64encode(hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest())
 
 
 def hash_password(password: str, *, rounds: int) -> str:
@@ -43,17 +44,25 @@ def verify_password(password: str, hashed: str) -> bool:
 _dummy_hashes: dict[int, str] = {}
 
 
-def _dummy_hash(rounds: int) -> str:
-    # Unknown emails still pay for one bcrypt check, so timing does not reveal who has an account.
-    if rounds not in _dummy_hashes:
-        _dummy_hashes[rounds] = hash_password(uuid.uuid4().hex, rounds=rounds)
-    return _dummy_hashes[rounds]
+def _check_password(password: str, hashed: str | None, rounds: int) -> bool:
+    """bcrypt check; for an unknown user, against a dummy hash of the same cost.
+
+    Unknown emails pay for one bcrypt check too, so timing does not reveal who has an account.
+    Runs in a worker thread (bcrypt holds the CPU for ~250 ms at 12 rounds).
+    """
+    if hashed is None:
+        if rounds not in _dummy_hashes:
+            _dummy_hashes[rounds] = hash_password(uuid.uuid4().hex, rounds=rounds)
+        verify_password(password, _dummy_hashes[rounds])
+        return False
+    return verify_password(password, hashed)
 
 
 async def register(session: AsyncSession, settings: Settings, *, email: str, password: str) -> User:
+    # Hash before touching the database, so no connection waits on bcrypt.
+    hashed = await asyncio.to_thread(hash_password, password, rounds=settings.bcrypt_rounds)
     if await users_repo.get_by_email(session, email) is not None:
         raise ConflictError("An account with this email already exists")
-    hashed = await asyncio.to_thread(hash_password, password, rounds=settings.bcrypt_rounds)
     try:
         async with session.begin_nested():
             return await users_repo.add(session, email=email, hashed_password=hashed)
@@ -61,10 +70,13 @@ async def register(session: AsyncSession, settings: Settings, *, email: str, pas
         raise ConflictError("An account with this email already exists") from exc
 
 
-async def authenticate(session: AsyncSession, settings: Settings, *, email: str, password: str) -> User:
-    user = await users_repo.get_by_email(session, email)
-    hashed = user.hashed_password if user else _dummy_hash(settings.bcrypt_rounds)
-    valid = await asyncio.to_thread(verify_password, password, hashed)
+async def authenticate(
+    db: async_sessionmaker[AsyncSession], settings: Settings, *, email: str, password: str
+) -> User:
+    async with db() as session:  # closed before bcrypt runs: no connection waits on it
+        user = await users_repo.get_by_email(session, email)
+    hashed = user.hashed_password if user else None
+    valid = await asyncio.to_thread(_check_password, password, hashed, settings.bcrypt_rounds)
     if user is None or not valid or not user.is_active:
         raise UnauthorizedError("Incorrect email or password")
     return user

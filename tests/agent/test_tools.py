@@ -294,3 +294,25 @@ async def test_list_my_sessions_ignores_a_model_supplied_user_id(client):
     assert result.startswith("2 session(s):"), result
     assert "alpha" in result
     assert "beta" in result
+
+
+def test_tool_errors_hide_internals_but_explain_bad_arguments():
+    from langgraph.prebuilt.tool_node import ToolInvocationError
+
+    from app.agent.tools import tool_error_message
+
+    internal = tool_error_message(RuntimeError("SELECT password FROM secrets WHERE 1=1"))
+    assert internal.startswith("Error: ") and "SELECT" not in internal
+    bad_args = tool_error_message(ToolInvocationError("calculator", ValueError("expression: field required"), {}))
+    assert "invalid arguments" in bad_args
+
+
+async def test_bad_tool_arguments_reach_the_model_as_an_error(client, user):
+    sid = await new_session(client, user)
+    r = await client.post(
+        f"/api/v1/sessions/{sid}/chat", json={"message": '[tool:calculator:{"wrong": 1}]'}, headers=auth(user)
+    )
+    assert r.status_code == 200, r.text
+    call = r.json()["tool_calls"][0]
+    assert call["is_error"] is True
+    assert "invalid arguments" in call["result"]

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, SessionDep, SessionMakerDep, SettingsDep
 from app.errors import UnauthorizedError
 from app.schemas.auth import Email, TokenRead, UserCreate, UserRead
 from app.services import auth as auth_service
@@ -20,11 +20,12 @@ async def register(body: UserCreate, session: SessionDep, settings: SettingsDep)
     return UserRead.model_validate(user)
 
 
-def _normalise_email(raw: str) -> str:
-    from pydantic import TypeAdapter
+_EMAIL = TypeAdapter(Email)
 
+
+def _normalise_email(raw: str) -> str:
     try:
-        email: str = TypeAdapter(Email).validate_python(raw)
+        email: str = _EMAIL.validate_python(raw)
     except ValidationError as exc:
         raise UnauthorizedError("Incorrect email or password") from exc
     return email
@@ -32,10 +33,10 @@ def _normalise_email(raw: str) -> str:
 
 @router.post("/login", response_model=TokenRead)
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], db: SessionMakerDep, settings: SettingsDep
 ) -> TokenRead:
     user = await auth_service.authenticate(
-        session, settings, email=_normalise_email(form.username), password=form.password
+        db, settings, email=_normalise_email(form.username), password=form.password
     )
     token = auth_service.issue_access_token(user, settings)
     return TokenRead(access_token=token.token, expires_at=token.expires_at)
