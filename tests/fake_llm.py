@@ -36,6 +36,7 @@ class Fault:
     delay: float = 0.0
     cut_after_chunks: int | None = None
     retry_after: str | None = None
+    reply: str | None = None  # answer this text instead of the scripted reply
 
 
 class FakeLLM:
@@ -158,7 +159,7 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(500, {"error": {"message": "this model is broken", "type": "server_error"}})
                 return
             messages = body.get("messages", [])
-            text, calls = reply_for(messages)
+            text, calls = (fault.reply, []) if fault and fault.reply is not None else reply_for(messages)
             if body.get("stream"):
                 self._stream(body, text, calls, fault)
                 return

@@ -9,12 +9,13 @@ every worker and replica; it needs no connection held during the LLM call. A lea
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Thread
+from app.models import ChatSession, Thread
 
 _thread: Table = Thread.__table__  # type: ignore[attr-defined]
+_session: Table = ChatSession.__table__  # type: ignore[attr-defined]
 
 
 def _free(stale_after: timedelta) -> ColumnElement[bool]:
@@ -53,3 +54,19 @@ async def clear(session: AsyncSession, thread_id: uuid.UUID) -> None:
         .where(_thread.c.id == thread_id)
         .values(checkpoint_id=None, run_id=None, run_started_at=None)
     )
+
+
+async def lease_all_for_user(
+    session: AsyncSession, user_id: uuid.UUID, *, run_id: uuid.UUID, stale_after: timedelta
+) -> list[uuid.UUID] | None:
+    """Lease every thread of a user at once; their ids, or None when any of them is answering."""
+    owned = select(_session.c.id).where(_session.c.user_id == user_id)
+    all_ids = (await session.execute(select(_thread.c.id).where(_thread.c.session_id.in_(owned)))).scalars()
+    thread_ids = list(all_ids)
+    result = await session.execute(
+        update(_thread)
+        .where(_thread.c.id.in_(thread_ids), _free(stale_after))
+        .values(run_id=run_id, run_started_at=func.now())
+        .returning(_thread.c.id)
+    )
+    return thread_ids if len(result.all()) == len(thread_ids) else None

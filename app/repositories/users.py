@@ -4,8 +4,9 @@ import uuid
 from typing import Any
 
 from psycopg import AsyncConnection as PgConnection
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.models import User
 
@@ -34,3 +35,8 @@ async def add(session: AsyncSession, *, email: str, hashed_password: str) -> Use
     session.add(user)
     await session.flush()
     return user
+
+
+async def delete_by_id(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Delete the user; sessions, threads and messages go by ON DELETE CASCADE."""
+    await session.execute(delete(User).where(col(User.id) == user_id))

@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.errors import ConflictError, UnauthorizedError
+from app.errors import ConflictError, ThreadBusyError, UnauthorizedError
 from app.models import User
+from app.repositories import checkpoints as checkpoints_repo
+from app.repositories import threads as threads_repo
 from app.repositories import users as users_repo
 
 ACCESS = "access"
@@ -116,3 +118,17 @@ async def user_from_token(pool: AsyncConnectionPool, settings: Settings, token: 
     if user is None or not user.is_active:
         raise UnauthorizedError("Invalid token")
     return user
+
+
+async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, stale_after: timedelta) -> None:
+    """The user and everything of theirs: sessions, threads, transcript, LangGraph checkpoints.
+
+    Refused while one of their sessions is answering, so no run writes checkpoints afterwards.
+    """
+    thread_ids = await threads_repo.lease_all_for_user(
+        session, user_id, run_id=uuid.uuid4(), stale_after=stale_after
+    )
+    if thread_ids is None:
+        raise ThreadBusyError()
+    await checkpoints_repo.delete_for_threads(session, thread_ids)
+    await users_repo.delete_by_id(session, user_id)

@@ -303,7 +303,9 @@ def test_tool_errors_hide_internals_but_explain_bad_arguments():
 
     internal = tool_error_message(RuntimeError("SELECT password FROM secrets WHERE 1=1"))
     assert internal.startswith("Error: ") and "SELECT" not in internal
-    bad_args = tool_error_message(ToolInvocationError("calculator", ValueError("expression: field required"), {}))
+    bad_args = tool_error_message(
+        ToolInvocationError("calculator", ValueError("expression: field required"), {})
+    )
     assert "invalid arguments" in bad_args
 
 

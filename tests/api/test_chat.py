@@ -50,3 +50,23 @@ async def test_disabled_user_cannot_chat_with_a_valid_token(app, client):
     r = await client.post(f"/api/v1/sessions/{sid}/chat/stream", json={"message": "x"}, headers=auth(user))
     assert r.status_code == 401
     assert (await client.get("/api/v1/sessions", headers=auth(user))).status_code == 401
+
+
+async def test_lone_surrogates_are_rejected_not_a_500(client, user):
+    sid = await new_session(client, user)
+    headers = {**auth(user), "content-type": "application/json"}
+    r = await client.post(
+        f"/api/v1/sessions/{sid}/chat", content=b'{"message": "hi \\ud800"}', headers=headers
+    )
+    assert r.status_code == 422
+    r = await client.post(
+        "/api/v1/auth/register",
+        content=b'{"email": "s@example.com", "password": "Aa1!aaaa\\ud800"}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    form = f"username={user['email']}&password=Aa1!%ED%A0%80%FF".encode()
+    r = await client.post(
+        "/api/v1/auth/login", content=form, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status_code in (401, 422)

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import TypeAdapter, ValidationError
 
-from app.api.deps import CurrentUser, SessionDep, SessionMakerDep, SettingsDep
+from app.api.deps import ChatRuntimeDep, CurrentUser, SessionDep, SessionMakerDep, SettingsDep
 from app.errors import UnauthorizedError
 from app.schemas.auth import Email, TokenRead, UserCreate, UserRead
 from app.services import auth as auth_service
@@ -45,3 +45,10 @@ async def login(
 @router.get("/me", response_model=UserRead)
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_me(user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep) -> Response:
+    """Delete the account and all of its data (sessions, transcripts, agent state)."""
+    await auth_service.delete_account(session, user_id=user.id, stale_after=chat.stale_lease_after)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
