@@ -75,8 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url="/docs",
-        # FastAPI's own OpenTelemetry spans would land in whatever tracer is global (Langfuse's):
-        # tracing is done per graph node instead, and the per-request cost is not paid.
+        # FastAPI's own OpenTelemetry instrumentation costs on every request and would feed any
+        # global tracer; observability is the service's own.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -30,6 +31,11 @@ async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]
     return db
 
 
+async def get_pg_pool(request: Request) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool = request.app.state.pg_pool
+    return pool
+
+
 async def get_chat_runtime(request: Request) -> ChatRuntime:
     runtime: ChatRuntime = request.app.state.chat
     return runtime
@@ -38,6 +44,7 @@ async def get_chat_runtime(request: Request) -> ChatRuntime:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 ChatRuntimeDep = Annotated[ChatRuntime, Depends(get_chat_runtime)]
+PgPoolDep = Annotated[AsyncConnectionPool, Depends(get_pg_pool)]
 
 
 async def get_db_session(db: SessionMakerDep) -> AsyncIterator[AsyncSession]:
@@ -51,11 +58,11 @@ SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
 async def get_current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)], request: Request, settings: SettingsDep
+    token: Annotated[str | None, Depends(oauth2_scheme)], pool: PgPoolDep, settings: SettingsDep
 ) -> User:
     if not token:
         raise UnauthorizedError()
-    return await auth_service.user_from_token(request.app.state.pg_pool, settings, token)
+    return await auth_service.user_from_token(pool, settings, token)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

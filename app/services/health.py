@@ -1,0 +1,25 @@
+"""Readiness: the database answers and its schema is at the revision this code expects."""
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.errors import AppError
+from app.schema import current_revision
+
+
+class NotReadyError(AppError):
+    status_code = 503
+    error = "not_ready"
+
+
+async def check_ready(engine: AsyncEngine, expected_revision: str | None) -> str | None:
+    """The schema revision when ready; NotReadyError otherwise."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        revision = await current_revision(engine)
+    except Exception as exc:  # boundary: any failure to reach the database means "not ready"
+        raise NotReadyError("database unreachable") from exc
+    if revision != expected_revision:
+        raise NotReadyError(f"database schema at {revision}, expected {expected_revision}")
+    return revision
