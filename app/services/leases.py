@@ -24,11 +24,12 @@ from app.services.turn_events import TurnResult
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Lease:
     thread_id: uuid.UUID
     run_id: uuid.UUID
     checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
+    settled: bool = False  # completed or abandoned by this process: nothing left to release
 
 
 async def take(
@@ -74,6 +75,7 @@ async def complete(
                 output_tokens=result.output_tokens,
                 now=datetime.now(UTC),
             )
+    lease.settled = True
     if message_id is None:  # the session was deleted or cleared meanwhile
         raise NotFoundError("Session not found")
     result.message_id = message_id
@@ -85,6 +87,9 @@ async def abandon(db: async_sessionmaker[AsyncSession], lease: Lease) -> None:
     Idempotent, and only acts while this run still holds the lease: a run whose lease went stale
     and was taken over must not delete the new owner's checkpoints.
     """
+    if lease.settled:
+        return
+    lease.settled = True
     with anyio.CancelScope(shield=True):  # runs while the request is being cancelled
         try:
             async with db() as session, session.begin():
