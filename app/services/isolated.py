@@ -39,6 +39,9 @@ async def in_own_task(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
                 yield value
             elif kind is _END:
                 return
+            elif isinstance(value, asyncio.CancelledError):
+                # The producer was cancelled from inside, not us: surface it as a failure.
+                raise RuntimeError("the stream's producer was cancelled") from value
             else:
                 raise value
     finally:
