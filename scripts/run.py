@@ -101,6 +101,8 @@ def main() -> None:
             LLM_MODEL="smollm2-135m",
             LLM_DISABLE_STREAMING_WITH_TOOLS="true",
             LLM_MAX_TOKENS="256",
+            # Its context is 4096 tokens: keep history, prompt, tools and the reply inside it.
+            HISTORY_MAX_CHARS=env.get("HISTORY_MAX_CHARS", "6000"),
         )
     cmd = [
         sys.executable,
