@@ -22,11 +22,11 @@ from app.errors import AgentError, AppError, ValidationFailedError
 from app.services import leases
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
-from app.services.turn_events import Token, ToolEvent, TurnCollector, TurnResult, content_text
+from app.services.turn_events import Restart, Token, ToolEvent, TurnCollector, TurnResult, content_text
 
 log = structlog.get_logger(__name__)
 
-TurnEvent = Token | ToolEvent | TurnResult
+TurnEvent = Token | ToolEvent | Restart | TurnResult
 
 
 @dataclass
@@ -92,6 +92,7 @@ async def run_turn(
     )
     # The budget covers the model and tools only, not the time a slow client takes to read events.
     deadline = asyncio.get_running_loop().time() + rt.settings.llm_total_timeout
+    streaming_call: str | None = None  # id of the model call whose tokens are being streamed
     try:
         while True:
             async with asyncio.timeout_at(deadline):
@@ -104,10 +105,14 @@ async def run_turn(
                 message, meta = chunk
                 from_agent = isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "agent"
                 if from_agent and (token := content_text(message.content)):
+                    if streaming_call is not None and message.id != streaming_call:
+                        yield Restart()  # a fallback took over from a call that failed mid-stream
+                    streaming_call = message.id
                     yield Token(token)
             elif mode == "checkpoints":
                 checkpoint_id = chunk["config"]["configurable"]["checkpoint_id"]
             elif mode == "updates":
+                streaming_call = None  # a node finished: the next model call starts a new reply
                 for event in collector.apply(chunk):
                     yield event
         await leases.complete(rt.pool, lease, text=text, result=collector.result, checkpoint_id=checkpoint_id)

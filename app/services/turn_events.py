@@ -38,6 +38,12 @@ class ToolEvent:
     call: ToolCallSummary
 
 
+@dataclass(frozen=True)
+class Restart:
+    """The model call that was streaming failed part-way and another (a fallback) took over:
+    the tokens sent since the last tool event or the start are void."""
+
+
 def content_text(content: Any) -> str:
     """Message content as plain text, without NUL (PostgreSQL text cannot store it)."""
     if isinstance(content, str):

@@ -115,3 +115,45 @@ async def test_client_disconnect_cancels_the_llm_call_and_frees_the_thread(app, 
         assert r.status_code == 200, r.text
     transcript = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()
     assert [m["content"] for m in transcript["items"] if m["role"] == "user"] == ["after"]
+
+
+async def test_fallback_after_a_mid_stream_failure_sends_reset(pg_url, fake_llm):
+    from tests.conftest import asgi_client, make_settings, register, running_app
+
+    settings = make_settings(
+        pg_url, fake_llm, llm_model="primary", llm_fallback_models=["fallback"], llm_max_retries=0
+    )
+    async with running_app(settings) as app, asgi_client(app) as client:
+        user = await register(client)
+        sid = await new_session(client, user)
+        fake_llm.script(Fault(cut_after_chunks=3))  # the primary streams two words, then the connection drops
+        url = f"/api/v1/sessions/{sid}/chat/stream"
+        async with (
+            serve(app) as base,
+            httpx.AsyncClient(base_url=base, timeout=10) as http,
+            http.stream("POST", url, json={"message": "a b c d"}, headers=auth(user)) as r,
+        ):
+            events = await read_events(r)
+    names = [e for e, _ in events]
+    assert "reset" in names
+    after_reset = names[len(names) - 1 - names[::-1].index("reset") :]
+    tokens = [d["content"] for e, d in events[len(names) - len(after_reset) :] if e == "token"]
+    assert "".join(tokens) == events[-1][1]["reply"] == "Echo: a b c d"
+    assert [q["model"] for q in fake_llm.chat_requests] == ["primary", "fallback"]
+
+
+async def test_no_reset_on_an_ordinary_tool_turn(app, client, user):
+    sid = await new_session(client, user)
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(base_url=base) as http,
+        http.stream(
+            "POST",
+            f"/api/v1/sessions/{sid}/chat/stream",
+            json={"message": "[calc:1+1] then"},
+            headers=auth(user),
+        ) as r,
+    ):
+        events = await read_events(r)
+    assert "reset" not in [e for e, _ in events]
+    assert events[-1][0] == "done"

@@ -11,7 +11,7 @@ from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
 from app.schemas.chat import ChatRequest, ChatResponse, ToolCallRead
 from app.services import chat as chat_service
-from app.services.turn_events import Token, ToolEvent, TurnResult
+from app.services.turn_events import Restart, Token, ToolEvent, TurnResult
 
 router = APIRouter(prefix="/sessions", tags=["chat"])
 
@@ -38,7 +38,10 @@ async def chat(
     "/{session_id}/chat/stream",
     response_class=EventStreamResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "token, tool, done and error events"}
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "token, tool, reset, done and error events",
+        }
     },
 )
 async def chat_stream(
@@ -58,6 +61,8 @@ async def chat_stream(
                     yield sse_event("token", {"content": event.content})
                 elif isinstance(event, ToolEvent):
                     yield sse_event("tool", ToolCallRead(**asdict(event.call)).model_dump())
+                elif isinstance(event, Restart):
+                    yield sse_event("reset", {"detail": "The model was retried; discard the partial reply."})
                 else:
                     yield sse_event("done", _response(event).model_dump())
         except AppError as exc:
