@@ -30,6 +30,21 @@ WITH released AS (
     SET run_id = NULL, run_started_at = NULL, checkpoint_id = COALESCE(%(checkpoint_id)s, checkpoint_id)
     WHERE id = %(thread_id)s AND run_id = %(run_id)s
     RETURNING id
+), pruned AS (
+    -- Only the pointer's checkpoint is ever read again: drop the older ones of this thread.
+    DELETE FROM checkpoints c USING released
+    WHERE %(checkpoint_id)s::text IS NOT NULL AND c.thread_id = released.id::text
+      AND c.checkpoint_ns = '' AND c.checkpoint_id < %(checkpoint_id)s
+), pruned_writes AS (
+    DELETE FROM checkpoint_writes w USING released
+    WHERE %(checkpoint_id)s::text IS NOT NULL AND w.thread_id = released.id::text
+      AND w.checkpoint_ns = '' AND w.checkpoint_id < %(checkpoint_id)s
+), pruned_blobs AS (
+    -- Blobs are per channel version; keep exactly the versions the pointer's checkpoint names.
+    DELETE FROM checkpoint_blobs b USING released, checkpoints kept
+    WHERE b.thread_id = released.id::text AND b.checkpoint_ns = ''
+      AND kept.thread_id = b.thread_id AND kept.checkpoint_ns = '' AND kept.checkpoint_id = %(checkpoint_id)s
+      AND (kept.checkpoint -> 'channel_versions' ->> b.channel) IS DISTINCT FROM b.version
 ), inserted AS (
     INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, created_at)
     SELECT released.id, v.role, v.content, v.tool_calls, v.input_tokens, v.output_tokens, %(now)s
@@ -85,7 +100,8 @@ async def record_turn(
     output_tokens: int,
     now: datetime,
 ) -> int | None:
-    """Append the user message and the reply, release the lease, move the checkpoint pointer.
+    """Append the user message and the reply, release the lease, move the checkpoint pointer,
+    and prune the thread's older checkpoints, so storage per thread stays bounded too.
 
     The messages are inserted only if this run still holds the lease, which the same statement
     releases. Returns the reply's id, or None when the lease was lost (the session was deleted

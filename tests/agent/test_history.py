@@ -83,3 +83,32 @@ async def test_long_conversation_keeps_model_context_and_checkpoint_bounded(pg_u
             await client.get(f"/api/v1/sessions/{sid}/messages?limit=100", headers=auth(user))
         ).json()
         assert transcript["total"] == 32
+
+
+async def test_storage_per_thread_stays_bounded(app, client, user):
+    sid = await new_session(client, user)
+    for i in range(6):
+        message = "[calc:2+2]" if i == 3 else f"turn {i}"
+        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
+        assert r.status_code == 200
+    async with app.state.engine.connect() as conn:
+        thread_id, pointer = (
+            await conn.execute(text("SELECT id, checkpoint_id FROM thread WHERE session_id = :s"), {"s": sid})
+        ).one()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = :t),"
+                    " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = :t),"
+                    " (SELECT count(*) FROM checkpoint_blobs b WHERE thread_id = :t AND NOT EXISTS ("
+                    "   SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id"
+                    "   AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version))"
+                ),
+                {"t": str(thread_id)},
+            )
+        ).one()
+    assert tuple(rows) == (1, 0, 0)
+    # The one checkpoint left is the pointer, and the conversation continues from it.
+    r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "again"}, headers=auth(user))
+    assert r.status_code == 200
+    assert pointer is not None
