@@ -19,21 +19,23 @@ async def read_events(response: httpx.Response) -> list[tuple[str, dict]]:
     return events
 
 
-async def test_stream_sends_tokens_then_the_complete_reply(app, client, user):
-    sid = await new_session(client, user)
+async def stream_chat(app, user, sid: str, message: str) -> list[tuple[str, dict]]:
+    """One streamed turn over real HTTP; the events in order."""
     async with (
         serve(app) as base,
-        httpx.AsyncClient(base_url=base) as http,
+        httpx.AsyncClient(base_url=base, timeout=10) as http,
         http.stream(
-            "POST",
-            f"/api/v1/sessions/{sid}/chat/stream",
-            json={"message": "one two three"},
-            headers=auth(user),
+            "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": message}, headers=auth(user)
         ) as r,
     ):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        events = await read_events(r)
+        return await read_events(r)
+
+
+async def test_stream_sends_tokens_then_the_complete_reply(app, client, user):
+    sid = await new_session(client, user)
+    events = await stream_chat(app, user, sid, "one two three")
     tokens = [d["content"] for e, d in events if e == "token"]
     assert len(tokens) >= 3
     assert events[-1][0] == "done"
@@ -44,14 +46,7 @@ async def test_stream_sends_tokens_then_the_complete_reply(app, client, user):
 
 async def test_stream_reports_tool_calls(app, client, user):
     sid = await new_session(client, user)
-    async with (
-        serve(app) as base,
-        httpx.AsyncClient(base_url=base) as http,
-        http.stream(
-            "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": "[calc:10/4]"}, headers=auth(user)
-        ) as r,
-    ):
-        events = await read_events(r)
+    events = await stream_chat(app, user, sid, "[calc:10/4]")
     names = [e for e, _ in events]
     assert "tool" in names and names[-1] == "done"
     tool = next(d for e, d in events if e == "tool")
@@ -76,14 +71,7 @@ async def test_errors_before_the_stream_have_status_codes(app, client, user, fak
 async def test_stream_cut_mid_way_is_a_typed_error_event(app, client, user, fake_llm):
     sid = await new_session(client, user)
     fake_llm.script(Fault(cut_after_chunks=2))
-    async with (
-        serve(app) as base,
-        httpx.AsyncClient(base_url=base, timeout=10) as http,
-        http.stream(
-            "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": "a b c d e f"}, headers=auth(user)
-        ) as r,
-    ):
-        events = await read_events(r)
+    events = await stream_chat(app, user, sid, "a b c d e f")
     assert events[-1][0] == "error"
     assert events[-1][1]["error"] in {"llm_unavailable", "agent_error"}
     # Nothing half-written: the next turn works and sees no trace of the cut one.
@@ -127,13 +115,7 @@ async def test_fallback_after_a_mid_stream_failure_sends_reset(pg_url, fake_llm)
         user = await register(client)
         sid = await new_session(client, user)
         fake_llm.script(Fault(cut_after_chunks=3))  # the primary streams two words, then the connection drops
-        url = f"/api/v1/sessions/{sid}/chat/stream"
-        async with (
-            serve(app) as base,
-            httpx.AsyncClient(base_url=base, timeout=10) as http,
-            http.stream("POST", url, json={"message": "a b c d"}, headers=auth(user)) as r,
-        ):
-            events = await read_events(r)
+        events = await stream_chat(app, user, sid, "a b c d")
     names = [e for e, _ in events]
     assert "reset" in names
     after_reset = names[len(names) - 1 - names[::-1].index("reset") :]
@@ -144,16 +126,6 @@ async def test_fallback_after_a_mid_stream_failure_sends_reset(pg_url, fake_llm)
 
 async def test_no_reset_on_an_ordinary_tool_turn(app, client, user):
     sid = await new_session(client, user)
-    async with (
-        serve(app) as base,
-        httpx.AsyncClient(base_url=base) as http,
-        http.stream(
-            "POST",
-            f"/api/v1/sessions/{sid}/chat/stream",
-            json={"message": "[calc:1+1] then"},
-            headers=auth(user),
-        ) as r,
-    ):
-        events = await read_events(r)
+    events = await stream_chat(app, user, sid, "[calc:1+1] then")
     assert "reset" not in [e for e, _ in events]
     assert events[-1][0] == "done"
