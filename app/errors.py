@@ -1,17 +1,14 @@
 """One error type for the whole service; the API layer renders it as {"error", "detail"}."""
 
-from typing import Any
-
 
 class AppError(Exception):
     status_code = 400
     error = "bad_request"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, extra: Any = None) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers
-        self.extra = extra
 
 
 class NotFoundError(AppError):
@@ -30,11 +27,6 @@ class UnauthorizedError(AppError):
 
     def __init__(self, detail: str = "Not authenticated") -> None:
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-class ForbiddenError(AppError):
-    status_code = 403
-    error = "forbidden"
 
 
 class ValidationFailedError(AppError):

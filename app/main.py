@@ -43,15 +43,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 max_messages=settings.history_max_messages,
                 max_chars=settings.history_max_chars,
             )
-            db = create_sessionmaker(engine)
             app.state.engine = engine
-            # The checkpointer's psycopg pool (autocommit) also serves the per-request single statements.
-            app.state.pg_pool = checkpoint_pool
-            app.state.db = db
             app.state.schema_head = head_revision()
+            # The checkpointer's psycopg pool (autocommit) also serves the per-request single statements.
             app.state.chat = ChatRuntime(
                 graph=builder.compile(checkpointer=checkpointer),
-                db=db,
+                db=create_sessionmaker(engine),
                 pool=checkpoint_pool,
                 settings=settings,
             )

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -26,25 +25,20 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    db: async_sessionmaker[AsyncSession] = request.app.state.db
-    return db
-
-
-async def get_pg_pool(request: Request) -> AsyncConnectionPool:
-    pool: AsyncConnectionPool = request.app.state.pg_pool
-    return pool
-
-
 async def get_chat_runtime(request: Request) -> ChatRuntime:
     runtime: ChatRuntime = request.app.state.chat
     return runtime
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 ChatRuntimeDep = Annotated[ChatRuntime, Depends(get_chat_runtime)]
-PgPoolDep = Annotated[AsyncConnectionPool, Depends(get_pg_pool)]
+
+
+async def get_sessionmaker(chat: ChatRuntimeDep) -> async_sessionmaker[AsyncSession]:
+    return chat.db
+
+
+SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 
 
 async def get_db_session(db: SessionMakerDep) -> AsyncIterator[AsyncSession]:
@@ -55,17 +49,6 @@ async def get_db_session(db: SessionMakerDep) -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a failed commit is never reported as success.
 SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
-
-
-async def get_current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)], pool: PgPoolDep, settings: SettingsDep
-) -> User:
-    if not token:
-        raise UnauthorizedError()
-    return await auth_service.user_from_token(pool, settings, token)
-
-
-CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 async def get_token_user_id(
@@ -79,3 +62,10 @@ async def get_token_user_id(
 
 
 TokenUserId = Annotated[uuid.UUID, Depends(get_token_user_id)]
+
+
+async def get_current_user(user_id: TokenUserId, chat: ChatRuntimeDep) -> User:
+    return await auth_service.active_user(chat.pool, user_id)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,10 +1,11 @@
 """Pure ASGI middleware: body size limit (pure ASGI keeps streaming responses unbuffered)."""
 
 import json
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import error_body
 
 
 class BodyTooLarge(HTTPException):
@@ -59,11 +60,7 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body: dict[str, Any] = {
-            "error": "payload_too_large",
-            "detail": f"Request body is larger than {self.max_bytes} bytes",
-        }
-        payload = json.dumps(body).encode()
+        payload = json.dumps(error_body("payload_too_large", BodyTooLarge(self.max_bytes).detail)).encode()
         await send(
             {
                 "type": "http.response.start",

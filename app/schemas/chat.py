@@ -37,10 +37,3 @@ class MessageRead(BaseModel):
     content: str
     tool_calls: list[ToolCallRead] | None = None
     created_at: datetime
-
-
-class MessagePage(BaseModel):
-    items: list[MessageRead]
-    total: int
-    limit: int
-    offset: int

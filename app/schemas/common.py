@@ -1,11 +1,13 @@
 """Shared schema pieces."""
 
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
+T = TypeVar("T")
 
-def no_nul(value: str) -> str:
+
+def clean_text(value: str) -> str:
     # PostgreSQL text cannot hold NUL, and lone surrogates (valid in JSON escapes) cannot be
     # encoded as UTF-8: reject both here instead of failing later with a 500.
     if "\x00" in value:
@@ -17,7 +19,7 @@ def no_nul(value: str) -> str:
     return value
 
 
-CleanStr = Annotated[str, AfterValidator(no_nul)]
+CleanStr = Annotated[str, AfterValidator(clean_text)]
 
 
 class PageParams(BaseModel):
@@ -25,6 +27,10 @@ class PageParams(BaseModel):
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
 
-class ErrorRead(BaseModel):
-    error: str
-    detail: str | list[dict[str, object]]
+class Page(BaseModel, Generic[T]):
+    """A page of a list; built from the services' Page with `model_validate(..., from_attributes=True)`."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -4,13 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-from app.schemas.common import no_nul
+from app.schemas.common import clean_text
 
 # Built on plain str so the whitespace is stripped before the length is checked.
 SessionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_nul)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(clean_text)
 ]
 
 
@@ -29,10 +29,3 @@ class SessionRead(BaseModel):
     name: str
     created_at: datetime
     updated_at: datetime
-
-
-class SessionPage(BaseModel):
-    items: list[SessionRead]
-    total: int
-    limit: int
-    offset: int = Field(ge=0)

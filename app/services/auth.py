@@ -110,9 +110,8 @@ def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
         raise UnauthorizedError("Invalid token") from exc
 
 
-async def user_from_token(pool: AsyncConnectionPool, settings: Settings, token: str) -> User:
-    """Resolve a bearer token on a pooled autocommit connection, returned at once (none held)."""
-    user_id = user_id_from_token(token, settings)
+async def active_user(pool: AsyncConnectionPool, user_id: uuid.UUID) -> User:
+    """The token's user, if it still exists and is active; one pooled autocommit statement."""
     async with pool.connection() as conn:
         user = await users_repo.load(conn, user_id)
     if user is None or not user.is_active:

@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import ChatRuntimeDep, CurrentUser, SessionDep
-from app.schemas.chat import MessagePage, MessageRead
-from app.schemas.common import PageParams
-from app.schemas.sessions import SessionCreate, SessionPage, SessionRead, SessionUpdate
+from app.schemas.chat import MessageRead
+from app.schemas.common import Page, PageParams
+from app.schemas.sessions import SessionCreate, SessionRead, SessionUpdate
 from app.services import sessions as sessions_service
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -21,17 +21,12 @@ async def create_session(body: SessionCreate, user: CurrentUser, session: Sessio
     return SessionRead.model_validate(chat)
 
 
-@router.get("", response_model=SessionPage)
-async def list_sessions(user: CurrentUser, session: SessionDep, page: Paging) -> SessionPage:
+@router.get("", response_model=Page[SessionRead])
+async def list_sessions(user: CurrentUser, session: SessionDep, page: Paging) -> Page[SessionRead]:
     result = await sessions_service.list_sessions(
         session, user_id=user.id, limit=page.limit, offset=page.offset
     )
-    return SessionPage(
-        items=[SessionRead.model_validate(c) for c in result.items],
-        total=result.total,
-        limit=result.limit,
-        offset=result.offset,
-    )
+    return Page[SessionRead].model_validate(result, from_attributes=True)
 
 
 @router.get("/{session_id}", response_model=SessionRead)
@@ -60,19 +55,14 @@ async def delete_session(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{session_id}/messages", response_model=MessagePage)
+@router.get("/{session_id}/messages", response_model=Page[MessageRead])
 async def list_messages(
     session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: Paging
-) -> MessagePage:
+) -> Page[MessageRead]:
     result = await sessions_service.list_messages(
         session, user_id=user.id, session_id=session_id, limit=page.limit, offset=page.offset
     )
-    return MessagePage(
-        items=[MessageRead.model_validate(m) for m in result.items],
-        total=result.total,
-        limit=result.limit,
-        offset=result.offset,
-    )
+    return Page[MessageRead].model_validate(result, from_attributes=True)
 
 
 @router.delete("/{session_id}/messages", status_code=status.HTTP_204_NO_CONTENT)
