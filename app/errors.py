@@ -57,3 +57,11 @@ class LLMTimeoutError(AppError):
 class AgentError(AppError):
     status_code = 502
     error = "agent_error"
+
+
+class MemoryDisabledError(AppError):
+    status_code = 404
+    error = "memory_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("Long-term memory is turned off on this server (MEMORY_ENABLED=false).")

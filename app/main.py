@@ -10,7 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.agent.checkpointer import open_checkpointer
 from app.agent.graph import build_graph
 from app.agent.llm import build_model
+from app.agent.memory import MemoryStore, open_memory
 from app.agent.tools import default_tools
+from app.agent.tools.memory import memory_tools
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware
 from app.api.v1 import api_router
@@ -35,13 +37,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         checkpointer, checkpoint_pool = await open_checkpointer(
             urls.psycopg, max_size=settings.checkpoint_pool_size, cache_entries=settings.checkpoint_cache_size
         )
+        memory: MemoryStore | None = None
         try:
             tools = default_tools()
+            if settings.memory_enabled:
+                memory = await open_memory(settings, dsn=urls.psycopg, pool=checkpoint_pool)
+                tools += memory_tools(memory)
             builder = build_graph(
                 build_model(settings, tools),
                 tools,
                 max_messages=settings.history_max_messages,
                 max_chars=settings.history_max_chars,
+                memory=memory,
             )
             app.state.engine = engine
             app.state.schema_head = head_revision()
@@ -51,10 +58,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 db=create_sessionmaker(engine),
                 pool=checkpoint_pool,
                 settings=settings,
+                memory=memory,
             )
-            log.info("app.started", env=settings.app_env.value, llm_model=settings.llm_model)
+            log.info(
+                "app.started",
+                env=settings.app_env.value,
+                llm_model=settings.llm_model,
+                memory=settings.memory_enabled,
+            )
             yield
         finally:
+            if memory is not None:
+                await memory.close()  # drains pending extractions while the pools are still open
             await checkpoint_pool.close()
             await engine.dispose()
     finally:

@@ -8,11 +8,17 @@ Replies are deterministic from the last message:
 Faults are queued with `script()` and consumed one per chat request: an HTTP status, a delay,
 or a stream cut after N chunks. Models whose name starts with "broken" always answer 500.
 
+mem0's fact extraction (a `response_format=json_object` request) gets every `[remember:TEXT]` of
+its "New Messages" section as a memory; its faults are queued apart, with `script_extraction()`.
+`/v1/embeddings` returns bag-of-words vectors: texts sharing words are near each other.
+
 Run alone: `python -m tests.fake_llm --port 9100 --latency-ms 200`.
 """
 
 import argparse
+import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -45,6 +51,7 @@ class FakeLLM:
         self.token_delay = token_delay
         self.requests: deque[dict[str, Any]] = deque(maxlen=500)
         self._faults: deque[Fault] = deque()
+        self._extraction_faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self.closed_early = 0
         self._server: ThreadingHTTPServer | None = None
@@ -54,21 +61,35 @@ class FakeLLM:
         with self._lock:
             self._faults.extend(faults)
 
+    def script_extraction(self, *faults: Fault) -> None:
+        with self._lock:
+            self._extraction_faults.extend(faults)
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._extraction_faults.clear()
             self.requests.clear()
             self.closed_early = 0
         self.latency = 0.0
         self.token_delay = 0.0
 
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, *, extraction: bool = False) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            queue = self._extraction_faults if extraction else self._faults
+            return queue.popleft() if queue else None
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
-        return [r for r in list(self.requests) if r.get("_path", "").endswith("/chat/completions")]
+        return [
+            r
+            for r in list(self.requests)
+            if r.get("_path", "").endswith("/chat/completions") and not _is_extraction(r)
+        ]
+
+    @property
+    def extraction_requests(self) -> list[dict[str, Any]]:
+        return [r for r in list(self.requests) if _is_extraction(r)]
 
     # --- lifecycle
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -102,6 +123,27 @@ def reply_for(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             }
             return "", [call]
     return f"Echo: {content}", []
+
+
+def _is_extraction(body: dict[str, Any]) -> bool:
+    return (body.get("response_format") or {}).get("type") == "json_object"
+
+
+_REMEMBER = re.compile(r"\[remember:(.+?)\]")
+
+
+def extraction_reply(messages: list[dict[str, Any]]) -> str:
+    prompt = str(messages[-1].get("content") or "") if messages else ""
+    new = prompt.partition("## New Messages")[2].partition("## Observation Date")[0]
+    return json.dumps({"memory": [{"text": t.strip()} for t in _REMEMBER.findall(new)]})
+
+
+def embedding(text: str, dims: int) -> list[float]:
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 def _usage(messages: list[dict[str, Any]], text: str) -> dict[str, int]:
@@ -141,11 +183,24 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             fake.requests.append({**body, "_path": self.path})
             if self.path.rstrip("/").endswith("/chat/completions"):
                 self._chat(body)
+            elif self.path.rstrip("/").endswith("/embeddings"):
+                self._embeddings(body)
             else:
                 self._json(404, {"error": {"message": "not found"}})
 
+        def _embeddings(self, body: dict[str, Any]) -> None:
+            texts = body.get("input")
+            texts = [texts] if isinstance(texts, str) else list(texts or [])
+            dims = int(body.get("dimensions") or 1536)
+            data = [
+                {"object": "embedding", "index": i, "embedding": embedding(t, dims)}
+                for i, t in enumerate(texts)
+            ]
+            usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+            self._json(200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage})
+
         def _chat(self, body: dict[str, Any]) -> None:
-            fault = fake.next_fault()
+            fault = fake.next_fault(extraction=_is_extraction(body))
             delay = fake.latency + (fault.delay if fault else 0.0)
             if delay:
                 time.sleep(delay)
@@ -159,7 +214,12 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(500, {"error": {"message": "this model is broken", "type": "server_error"}})
                 return
             messages = body.get("messages", [])
-            text, calls = (fault.reply, []) if fault and fault.reply is not None else reply_for(messages)
+            if fault and fault.reply is not None:
+                text, calls = fault.reply, []
+            elif _is_extraction(body):
+                text, calls = extraction_reply(messages), []
+            else:
+                text, calls = reply_for(messages)
             if body.get("stream"):
                 self._stream(body, text, calls, fault)
                 return

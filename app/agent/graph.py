@@ -9,7 +9,8 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-from app.agent.nodes import make_agent_node
+from app.agent.memory import MemoryStore
+from app.agent.nodes import make_agent_node, make_recall_node
 from app.agent.state import AgentState, Context
 from app.agent.tools import tool_error_message
 
@@ -20,6 +21,7 @@ def build_graph(
     *,
     max_messages: int,
     max_chars: int,
+    memory: MemoryStore | None = None,
 ) -> StateGraph[AgentState, Context, AgentState, AgentState]:
     """Return the uncompiled builder; the lifespan compiles it once with the checkpointer."""
     builder = StateGraph(AgentState, context_schema=Context)
@@ -27,7 +29,13 @@ def build_graph(
     builder.add_node("agent", agent)  # type: ignore[call-overload]  # a (state, config) node; stubs miss the alias
     # Tool failures come back to the model as error messages instead of failing the turn.
     builder.add_node("tools", ToolNode(tools, handle_tool_errors=tool_error_message))
-    builder.add_edge(START, "agent")
+    if memory is None:
+        builder.add_edge(START, "agent")
+    else:
+        # Its own node, so the recalled memories are checkpointed and traced like every other step.
+        builder.add_node("recall", make_recall_node(memory))  # type: ignore[call-overload]  # stubs miss the alias
+        builder.add_edge(START, "recall")
+        builder.add_edge("recall", "agent")
     builder.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
     builder.add_edge("tools", "agent")
     return builder

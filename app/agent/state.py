@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 class AgentState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
+    # What the recall node found for this turn's message; replaced every turn, bounded by settings.
+    memories: NotRequired[list[str]]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from langgraph.types import StreamMode
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.agent.memory import MemoryStore
 from app.agent.state import Context
 from app.config import Settings
 from app.errors import AgentError, AppError, ValidationFailedError
@@ -37,6 +38,7 @@ class ChatRuntime:
     db: async_sessionmaker[AsyncSession]
     pool: AsyncConnectionPool  # psycopg, autocommit, shared with the checkpointer
     settings: Settings
+    memory: MemoryStore | None = None
 
     @property
     def stale_lease_after(self) -> timedelta:
@@ -116,6 +118,8 @@ async def run_turn(
                 for event in collector.apply(chunk):
                     yield event
         await leases.complete(rt.pool, lease, text=text, result=collector.result, checkpoint_id=checkpoint_id)
+        if rt.memory is not None:
+            rt.memory.remember(user_id, session_id, text)  # off the request path, drained at shutdown
     except BaseException as exc:
         # Closing the stream stops the graph's node task and its LLM call; `async for` would not.
         with anyio.CancelScope(shield=True):

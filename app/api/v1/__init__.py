@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.api.v1 import auth, chat, sessions
+from app.api.v1 import auth, chat, memories, sessions
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(sessions.router)
 api_router.include_router(chat.router)
+api_router.include_router(memories.router)

