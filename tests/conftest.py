@@ -156,3 +156,12 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.reporting import REPORTED
+
+    if REPORTED:
+        terminalreporter.section("measured by the tests")
+        for name, value in REPORTED.items():
+            terminalreporter.write_line(f"{name}: {value}")

@@ -50,6 +50,7 @@ class FakeLLM:
         self.latency = latency
         self.token_delay = token_delay
         self.requests: deque[dict[str, Any]] = deque(maxlen=500)
+        self.record = True
         self._faults: deque[Fault] = deque()
         self._extraction_faults: deque[Fault] = deque()
         self._lock = threading.Lock()
@@ -71,6 +72,7 @@ class FakeLLM:
             self._extraction_faults.clear()
             self.requests.clear()
             self.closed_early = 0
+        self.record = True
         self.latency = 0.0
         self.token_delay = 0.0
 
@@ -180,7 +182,8 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            fake.requests.append({**body, "_path": self.path})
+            if fake.record:
+                fake.requests.append({**body, "_path": self.path})
             if self.path.rstrip("/").endswith("/chat/completions"):
                 self._chat(body)
             elif self.path.rstrip("/").endswith("/embeddings"):

@@ -1,0 +1,48 @@
+"""A small labelled set for memory retrieval: facts a user told the agent, and questions that need them."""
+
+FACTS = [
+    "My favourite colour is teal",
+    "I live in Lisbon, near the river",
+    "I work as a pediatric nurse",
+    "My dog is a beagle called Pixel",
+    "I am allergic to peanuts",
+    "My daughter Ana was born in 2019",
+    "I am learning to play the cello",
+    "I drive an old blue Volvo",
+    "My favourite food is ramen",
+    "I run a half marathon every spring",
+    "I prefer tea over coffee",
+    "My partner's name is Jonas",
+    "I am vegetarian",
+    "I speak Portuguese, English and a little German",
+    "My birthday is on the 3rd of March",
+    "I support Benfica",
+    "I am afraid of flying",
+    "I studied chemistry at university",
+    "I play chess online every evening",
+    "My flat has a small balcony with tomatoes",
+]
+
+# (question, index of the fact that answers it)
+QUESTIONS = [
+    ("What colour do I like best?", 0),
+    ("Which city do I live in?", 1),
+    ("What is my job?", 2),
+    ("What's my dog's name?", 3),
+    ("Can I eat this satay sauce, given my allergies?", 4),
+    ("How old is my daughter?", 5),
+    ("Which instrument am I practising?", 6),
+    ("What car do I have?", 7),
+    ("Suggest a dinner I would love", 8),
+    ("Which race do I train for?", 9),
+    ("Should you offer me coffee or tea?", 10),
+    ("Who is my partner?", 11),
+    ("Do I eat meat?", 12),
+    ("Which languages do I know?", 13),
+    ("When is my birthday?", 14),
+    ("Which football club do I follow?", 15),
+    ("Would I enjoy a plane trip?", 16),
+    ("What did I study?", 17),
+    ("Which board game do I play?", 18),
+    ("What am I growing at home?", 19),
+]
