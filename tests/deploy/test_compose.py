@@ -1,0 +1,219 @@
+"""The deployment files agree with each other, with the repository and with the app's Settings."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+LANGFUSE = yaml.safe_load((ROOT / "docker-compose.langfuse.yml").read_text())
+# `$${X}` is a literal dollar for the container's shell, not an interpolation.
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_]\w*)")
+SECRET_WORDS = {"PASSWORD", "SECRET", "KEY", "SALT", "AUTH", "TOKEN"}
+# The whole value is one reference that either fails when unset or defaults to nothing.
+SECRET_REFERENCE = re.compile(r"\$\{[A-Z_]\w*(:\?[^}]*|:-)\}")
+# A URL's user and password, either of which may itself be a ${...} reference.
+URL_PASSWORD = re.compile(r"://(?:\$\{[^}]*\}|[^:/@\s$])+:((?:\$\{[^}]*\}|[^@\s$])*)@")
+# Read by gunicorn (app/gunicorn_conf.py), not by Settings.
+SERVER_VARIABLES = {"WEB_CONCURRENCY"}
+# Tracing settings are being added beside these files. Until Settings has a field with one of these
+# prefixes, compose may name variables under it that the app does not read yet; from then on each
+# must be a real field, which catches a name that drifted (LANGFUSE_HOST against a LANGFUSE_BASE_URL).
+PENDING_PREFIXES = ("LANGFUSE_", "MEMORY_")
+
+
+def strings(node: Any) -> list[str]:
+    """Every key and value in a parsed file (comments are gone, anchors resolved)."""
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in (*strings(k), *strings(v))]
+    if isinstance(node, list):
+        return [s for item in node for s in strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def services(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(doc["services"])
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def pinned(image: str) -> bool:
+    name, _, tag = image.rpartition(":")
+    return "@sha256:" in image or (bool(name) and "/" not in tag and tag not in ("", "latest"))
+
+
+def literal_secrets(doc: dict[str, Any]) -> list[str]:
+    found = []
+    for name, service in services(doc).items():
+        for key, value in environment(service).items():
+            # An access key id is the user-name half of a pair, not a secret.
+            words = key.split("_")
+            secret = bool(SECRET_WORDS & set(words)) and words[-1] != "ID"
+            if secret and not SECRET_REFERENCE.fullmatch(value):
+                found.append(f"{name}.{key}")
+            for password in URL_PASSWORD.findall(value):
+                if not SECRET_REFERENCE.fullmatch(password):
+                    found.append(f"{name}.{key} (URL password)")
+    return found
+
+
+def settings_variables() -> set[str]:
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(name.upper())
+        if isinstance(field.validation_alias, AliasChoices):
+            names |= {c.upper() for c in field.validation_alias.choices if isinstance(c, str)}
+    return names
+
+
+def unread_variables(names: set[str], known: set[str]) -> set[str]:
+    def pending(name: str) -> bool:
+        prefix = next((p for p in PENDING_PREFIXES if name.startswith(p)), None)
+        return prefix is not None and not any(k.startswith(prefix) for k in known)
+
+    return {n for n in names if n not in known | SERVER_VARIABLES and not pending(n)}
+
+
+# --- services
+
+
+def test_every_service_has_a_pinned_image_or_a_build():
+    for name, service in {**services(MAIN), **services(LANGFUSE)}.items():
+        if name in services(MAIN) and name in services(LANGFUSE):
+            continue  # an override of the main file's service, merged into it
+        assert "build" in service or pinned(service.get("image", "")), name
+
+
+def test_db_and_app_have_health_checks_and_the_app_waits_for_them():
+    main = services(MAIN)
+    for name in ("db", "app"):
+        assert main[name]["healthcheck"]["test"], name
+    assert main["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert main["app"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert main["migrate"]["command"] == ["alembic", "upgrade", "head"]
+    assert environment(main["app"])["RUN_MIGRATIONS_ON_START"] == "false"
+
+
+def test_langfuse_services_carry_the_profile_and_only_there():
+    assert all("profiles" not in service for service in services(MAIN).values())
+    for name, service in services(LANGFUSE).items():
+        if name in services(MAIN):
+            assert set(service) == {"environment"}, f"{name}: the override only adds environment"
+        else:
+            assert service["profiles"] == ["langfuse"], name
+
+
+# --- secrets and variables
+
+
+def test_no_secret_is_written_in_the_compose_files():
+    assert literal_secrets(MAIN) == []
+    assert literal_secrets(LANGFUSE) == []
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"DB_PASSWORD": "hunter2"}, {"API_KEY": "${API_KEY:-sk-123}"}, {"URL": "postgresql://u:hunter2@db/x"}],
+)
+def test_the_secret_check_notices_a_literal(env):
+    assert literal_secrets({"services": {"s": {"environment": env}}}) != []
+
+
+def test_every_variable_is_in_the_example_env_file_and_nothing_else_is():
+    used = {name for text in strings(MAIN) + strings(LANGFUSE) for name in VARIABLE.findall(text)}
+    lines = (ROOT / ".env.compose.example").read_text().splitlines()
+    listed = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+    assert used == listed
+
+
+def test_every_app_variable_is_a_setting():
+    app_env = set(environment(services(MAIN)["app"])) | set(environment(services(LANGFUSE)["app"]))
+    app_env |= set(environment(services(MAIN)["migrate"]))
+    assert unread_variables(app_env, settings_variables()) == set()
+
+
+def test_pending_names_are_checked_once_their_feature_exists():
+    assert unread_variables({"LANGFUSE_HOST"}, {"DATABASE_URL"}) == set()
+    assert unread_variables({"LANGFUSE_HOST"}, {"LANGFUSE_BASE_URL"}) == {"LANGFUSE_HOST"}
+    assert unread_variables({"DATA_URL"}, {"DATABASE_URL"}) == {"DATA_URL"}
+
+
+# --- mounted files, Prometheus, Grafana
+
+
+def mounts(doc: dict[str, Any]) -> dict[str, str]:
+    """Host path -> container path, for bind mounts from the repository."""
+    found = {}
+    for service in services(doc).values():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("./"):
+                found[source] = target
+    return found
+
+
+def test_every_mounted_path_exists_in_the_repository():
+    assert mounts(MAIN), "the checker found no mounts"
+    for source in mounts(MAIN) | mounts(LANGFUSE):
+        assert (ROOT / source).exists(), source
+
+
+def test_prometheus_scrapes_the_app_cadvisor_and_itself():
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = {t for job in jobs.values() for c in job["static_configs"] for t in c["targets"]}
+    assert {"app:8000", "cadvisor:8080", "localhost:9090"} <= targets
+    assert jobs["agent-platform"]["metrics_path"] == "/metrics"
+    for target in targets:
+        host = target.split(":")[0]
+        assert host == "localhost" or host in services(MAIN), target
+
+
+def test_grafana_provisions_prometheus_and_the_mounted_dashboards():
+    provisioning = ROOT / "grafana" / "provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    (source,) = datasources["datasources"]
+    assert (source["uid"], source["type"], source["url"]) == (
+        "prometheus",
+        "prometheus",
+        "http://prometheus:9090",
+    )
+    providers = yaml.safe_load((provisioning / "dashboards" / "dashboards.yml").read_text())
+    (provider,) = providers["providers"]
+    assert provider["options"]["path"] == mounts(MAIN)["./grafana/dashboards"]
+
+
+# --- the image
+
+
+def test_dockerfile_builds_in_stages_and_runs_unprivileged():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    instructions = [line.split(None, 1) for line in dockerfile.splitlines() if line and line[0].isupper()]
+    by_name: dict[str, list[str]] = {}
+    for name, *rest in instructions:
+        by_name.setdefault(name, []).append(rest[0] if rest else "")
+    assert len(by_name["FROM"]) >= 2
+    assert by_name["USER"][-1] not in ("root", "0")
+    assert "/api/v1/health" in dockerfile.split("HEALTHCHECK", 1)[1]
+    assert by_name["EXPOSE"] == ["8000"]
+    assert "app/gunicorn_conf.py" in by_name["CMD"][-1]
+    for args in by_name["COPY"]:
+        if not args.startswith("--from"):
+            for source in args.split()[:-1]:
+                assert (ROOT / source).exists(), source
+
+
+def test_the_build_context_leaves_out_secrets_and_local_state():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", ".env.*", ".git", ".venv", ".data"} <= ignored
