@@ -1,5 +1,6 @@
 """The LangGraph Postgres checkpointer over its own psycopg pool, with a small read cache."""
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -86,6 +88,18 @@ class CachedPostgresSaver(AsyncPostgresSaver):
         await super().aput_writes(config, writes, task_id, task_path)
 
 
+async def _take_setup_lock(conn: AsyncConnection[Any], attempts: int = 1200) -> None:
+    """Polls rather than waits: setup() runs CREATE INDEX CONCURRENTLY, which waits for every open
+    snapshot, including that of a session blocked in pg_advisory_lock: a deadlock Postgres cannot see."""
+    for _ in range(attempts):
+        cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext('agent-platform:checkpoint-setup'))")
+        row = await cur.fetchone()
+        if row and row[0]:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("another process held the checkpoint setup lock for a minute")
+
+
 async def open_checkpointer(
     url: str, *, max_size: int, cache_entries: int
 ) -> tuple[CachedPostgresSaver, AsyncConnectionPool]:
@@ -98,5 +112,9 @@ async def open_checkpointer(
     )
     await pool.open(wait=True)
     saver = CachedPostgresSaver(pool, max_entries=cache_entries)
-    await saver.setup()
+    # Workers starting together on a fresh database would race to create LangGraph's tables: one at a
+    # time, under a session lock on a connection outside the pool (which may hold only one).
+    async with await AsyncConnection.connect(url, autocommit=True) as lock_conn:
+        await _take_setup_lock(lock_conn)
+        await saver.setup()  # the lock goes with the connection
     return saver, pool

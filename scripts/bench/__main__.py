@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 import scripts.bench as bench
-from scripts.bench import load
+from scripts.bench import load, memory
 from scripts.bench.client import Client
 from scripts.bench.report import evaluate, render
 from scripts.bench.services import Services, tail
@@ -34,11 +34,7 @@ async def run(svc: Services, plan: load.Plan, res: dict[str, Any]) -> None:
     res["calibration"] = cal = await load.calibrate(svc.llm_url, plan)
     fake_ms = cal["plain_ms"]["p50"] or plan.latency_ms
     fake_ttft_ms = cal["ttft_ms"]["p50"] or plan.fake_ttft_ms
-    limits = httpx.Limits(max_connections=max(load.LEVELS) + 10)
-    timeout = httpx.Timeout(60.0, connect=10.0)
-    async with httpx.AsyncClient(
-        base_url=svc.app_url, limits=limits, timeout=timeout, trust_env=False
-    ) as http:
+    async with _http(svc) as http:
         client = Client(http)
         res["error_samples"] = client.error_samples
         phases = {
@@ -57,6 +53,48 @@ async def run(svc: Services, plan: load.Plan, res: dict[str, Any]) -> None:
                 res[name] = {"failed": f"{type(exc).__name__}: {exc}"}
                 progress(f"{name} failed: {res[name]['failed']}")
     res["app_end"] = memory_and_threads(pid)
+    await memory_phases(svc, plan, res, fake_ms)
+
+
+def _http(svc: Services) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=max(load.LEVELS) + 10)
+    timeout = httpx.Timeout(60.0, connect=10.0)
+    return httpx.AsyncClient(base_url=svc.app_url, limits=limits, timeout=timeout, trust_env=False)
+
+
+async def memory_phases(svc: Services, plan: load.Plan, res: dict[str, Any], fake_ms: float) -> None:
+    """Retrieval at scale, then the same sequential turns with memory off and with a remote embedder."""
+    rows = plan.memory_per_user * plan.memory_users
+    progress(f"memory retrieval ({plan.memory_per_user:,} memories of one user, {rows:,} in the table)")
+    try:
+        res["memory_retrieval"] = await memory.retrieval(
+            svc.data_dir, per_user=plan.memory_per_user, users=plan.memory_users, rounds=plan.memory_rounds
+        )
+    except Exception as exc:
+        res["memory_retrieval"] = {"failed": f"{type(exc).__name__}: {exc}"}
+    configs = {
+        "memory_on": {},
+        "memory_off": {"MEMORY_ENABLED": "false"},
+        # Embeddings from an OpenAI-compatible server (the fake's /embeddings): no embedding CPU in the app.
+        "memory_remote": {
+            "MEMORY_EMBEDDER": "openai",
+            "MEMORY_EMBEDDING_BASE_URL": svc.llm_url,
+            "MEMORY_EMBEDDING_DIMS": "384",
+            "MEMORY_COLLECTION": "memories_remote",
+        },
+    }
+    for name, env in configs.items():
+        progress(f"sequential turns, {name}")
+        try:
+            svc.stop_app()
+            svc.start_app(**env)
+            assert svc.app is not None
+            async with _http(svc) as http:
+                client = Client(http)
+                await load.warmup(client, plan)
+                res[name] = await load.sequential(client, plan, svc.app.pid, fake_ms, plan.memory_turns)
+        except Exception as exc:
+            res[name] = {"failed": f"{type(exc).__name__}: {exc}"}
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -27,6 +27,10 @@ class Plan:
     level_seconds: float = 10.0
     far_turn: int = 200
     window: int = 10
+    memory_per_user: int = 10_000  # one user's memories, in a table of memory_per_user * memory_users
+    memory_users: int = 10
+    memory_rounds: int = 200
+    memory_turns: int = 100  # sequential turns per memory configuration
 
     @property
     def fake_ttft_ms(self) -> float:
@@ -35,7 +39,17 @@ class Plan:
 
 
 QUICK = Plan(
-    calib_requests=8, warmup_turns=3, seq_turns=30, stream_turns=15, level_seconds=3.0, far_turn=60, window=6
+    calib_requests=8,
+    warmup_turns=3,
+    seq_turns=30,
+    stream_turns=15,
+    level_seconds=3.0,
+    far_turn=60,
+    window=6,
+    memory_per_user=2_000,
+    memory_users=5,
+    memory_rounds=50,
+    memory_turns=30,
 )
 
 
@@ -76,11 +90,13 @@ async def warmup(client: Client, plan: Plan) -> dict[str, Any]:
     return {"turns": len(turns), "errors": len(turns) - len(_ok_ms(turns))}
 
 
-async def sequential(client: Client, plan: Plan, app_pid: int, fake_ms: float) -> dict[str, Any]:
+async def sequential(
+    client: Client, plan: Plan, app_pid: int, fake_ms: float, count: int | None = None
+) -> dict[str, Any]:
     """One user, sequential non-streaming turns; `fake_ms` is the calibrated fake response time."""
     user = await client.new_user()
     cpu0 = cpu_seconds(app_pid)
-    turns = [await client.chat(user, f"sequential turn {i}") for i in range(plan.seq_turns)]
+    turns = [await client.chat(user, f"sequential turn {i}") for i in range(count or plan.seq_turns)]
     cpu = cpu_seconds(app_pid) - cpu0
     ok = _ok_ms(turns)
     return {

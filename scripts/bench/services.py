@@ -57,8 +57,7 @@ class Services:
         self._logs: list[IO[bytes]] = []
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.lower().endswith("_proxy")}
-        env["PYTHONUNBUFFERED"] = "1"
+        env = self._base_env()
 
         port = free_port()
         self.llm_url = f"http://{HOST}:{port}/v1"
@@ -67,6 +66,16 @@ class Services:
         self.llm = self._spawn([sys.executable, *fake], env, self.tmp / "fake_llm.log")
         self._wait_ready(f"{self.llm_url}/models", self.llm, self.tmp / "fake_llm.log", 20.0)
 
+        self.start_app()
+
+    def _base_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.lower().endswith("_proxy")}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start_app(self, **extra_env: str) -> None:
+        """Start the app (again, after stop_app) with these settings on top of the benchmark's."""
+        env = self._base_env()
         port = free_port()
         self.app_url = f"http://{HOST}:{port}"
         env |= {
@@ -75,6 +84,7 @@ class Services:
             "DATA_DIR": str(self.data_dir),
             "LLM_BASE_URL": self.llm_url,
             "LLM_MODEL": "fake-model",
+            **extra_env,
         }
         uvicorn = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST, "--port", str(port)]
         t0 = time.perf_counter()
@@ -87,17 +97,24 @@ class Services:
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"the {name} exited with code {proc.returncode}")
 
+    def stop_app(self) -> None:
+        self._terminate(self.app, 30.0)
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()  # uvicorn shuts down gracefully: the lifespan closes pools and stops postgres
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+
     def stop(self, keep_logs: bool) -> None:
-        for proc, grace in ((self.app, 30.0), (self.llm, 5.0)):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()  # uvicorn shuts down gracefully: the lifespan closes pools and stops postgres
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(5)
+        self._terminate(self.app, 30.0)
+        self._terminate(self.llm, 5.0)
         self._stop_orphan_postgres()
         for log in self._logs:
             log.close()

@@ -5,6 +5,7 @@ import statistics
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from tests.agent.memory_labels import FACTS, QUESTIONS
 from tests.conftest import auth, new_session, register
@@ -105,3 +106,17 @@ async def test_no_thread_or_memory_growth_over_200_turns(app, client, fake_llm):
     # Allocators settle during the first hundred turns; after that the process must stay flat.
     assert marks[1][1] - marks[0][1] < 5
     assert (await client.get("/api/v1/memories", headers=auth(user))).json()["total"] == 220
+
+
+async def test_mem0_sends_no_analytics_and_writes_nothing_at_home(app, client):
+    import mem0.memory.telemetry as telemetry
+
+    user = await register(client)
+    r = await client.post("/api/v1/memories", json={"text": "Likes quiet software"}, headers=auth(user))
+    assert r.status_code == 201
+    await client.get("/api/v1/memories/search", params={"q": "software"}, headers=auth(user))
+    assert telemetry.MEM0_TELEMETRY is False
+    assert telemetry.client_telemetry.posthog is None
+    oss = telemetry._oss_telemetry_instance
+    assert oss is None or oss.posthog is None
+    assert not (Path.home() / ".mem0").exists()

