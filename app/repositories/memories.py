@@ -49,9 +49,11 @@ async def nearest(
 ) -> list[MemoryRow]:
     # An exact scan of this user's rows (found by index): the ranking does not depend on how many
     # other users share the table, and there is no approximate index to tune.
+    # The payload's fields are read for the few nearest rows only, not for every row the sort sees.
     query = sql.SQL(
-        "SELECT {cols}, 1 - (vector <=> %(v)s::vector) AS score FROM {t}"
-        " WHERE user_id = %(u)s ORDER BY vector <=> %(v)s::vector LIMIT %(n)s"
+        "SELECT {cols}, 1 - distance AS score FROM ("
+        " SELECT id, payload, vector <=> %(v)s::vector AS distance FROM {t}"
+        " WHERE user_id = %(u)s ORDER BY distance LIMIT %(n)s) nearest ORDER BY distance"
     ).format(cols=_COLUMNS, t=sql.Identifier(table))
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, {"v": vector, "u": user_id, "n": limit})

