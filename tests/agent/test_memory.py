@@ -120,3 +120,17 @@ async def test_mem0_sends_no_analytics_and_writes_nothing_at_home(app, client):
     oss = telemetry._oss_telemetry_instance
     assert oss is None or oss.posthog is None
     assert not (Path.home() / ".mem0").exists()
+
+
+async def test_a_turn_embeds_the_users_message_once(app, client, monkeypatch):
+    """The recall node and mem0's extraction both need the message's query vector: computed once."""
+    store = app.state.chat.memory
+    model = store._mem0.embedding_model._model
+    queries: list[str] = []
+    real_query = model.query
+    monkeypatch.setattr(model, "query", lambda text: queries.append(text) or real_query(text))
+    user = await register(client)
+    sid = await new_session(client, user)
+    await _turn_ms(client, user, sid, "I grow basil on the balcony [remember:Grows basil]")
+    await store.idle()
+    assert queries == ["I grow basil on the balcony [remember:Grows basil]"]
