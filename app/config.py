@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     memory_recall_limit: int = Field(default=5, ge=0, le=50)
     memory_recall_max_chars: int = Field(default=2000, ge=0, le=50_000)
     memory_max_chars: int = Field(default=1000, ge=10, le=10_000)  # one memory's text
-    memory_workers: int = Field(default=2, ge=1, le=16)  # extraction threads
+    memory_workers: int = Field(default=4, ge=1, le=32)  # extraction threads (each waits on the LLM)
     memory_max_pending: int = Field(default=500, ge=1)  # extraction jobs waiting; more are dropped
     memory_drain_timeout: float = Field(default=15.0, ge=0)
 

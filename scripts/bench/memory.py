@@ -72,7 +72,7 @@ async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -
             await store.recall(target, QUERIES[0])  # warm
             recall_ms, embed_ms, sql_ms = [], [], []
             for i in range(rounds):
-                query = QUERIES[i % len(QUERIES)]
+                query = f"{QUERIES[i % len(QUERIES)]} ({i})"  # never a repeat: no cached vector
                 t0 = time.perf_counter()
                 await store.recall(target, query)
                 recall_ms.append((time.perf_counter() - t0) * 1000)

@@ -26,13 +26,17 @@ class MemoryStore:
         mem0: Any,
         pool: AsyncConnectionPool,
         sync_pool: ConnectionPool[Any],
-        executor: ThreadPoolExecutor,
         settings: Settings,
     ) -> None:
         self._mem0 = mem0
         self._pool = pool
         self._sync_pool = sync_pool
-        self._executor = executor
+        # Two bounded pools: extractions wait on the LLM for seconds, and must never queue ahead of
+        # the embedding a user's turn is waiting for.
+        self._foreground = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memory")
+        self._background = ThreadPoolExecutor(
+            max_workers=settings.memory_workers, thread_name_prefix="memory-extract"
+        )
         self._settings = settings
         self.table = settings.memory_collection
         self._pending: set[asyncio.Task[None]] = set()
@@ -40,9 +44,8 @@ class MemoryStore:
         self.extraction_dropped = 0
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        # A bounded pool of its own: slow extractions never take the threads other work needs.
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, functools.partial(fn, *args, **kwargs)
+            self._foreground, functools.partial(fn, *args, **kwargs)
         )
 
     async def embed_query(self, text: str) -> list[float]:
@@ -112,14 +115,15 @@ class MemoryStore:
         task.add_done_callback(self._pending.discard)
 
     async def _extract(self, user_id: uuid.UUID, session_id: uuid.UUID, user_text: str) -> None:
+        add = functools.partial(
+            self._mem0.add,
+            [{"role": "user", "content": user_text}],
+            user_id=str(user_id),
+            metadata={"session_id": str(session_id)},
+            infer=self._settings.memory_infer,
+        )
         try:
-            await self._in_thread(
-                self._mem0.add,
-                [{"role": "user", "content": user_text}],
-                user_id=str(user_id),
-                metadata={"session_id": str(session_id)},
-                infer=self._settings.memory_infer,
-            )
+            await asyncio.get_running_loop().run_in_executor(self._background, add)
         except Exception as exc:
             self.extraction_failures += 1
             log.warning("memory.extraction_failed", user_id=str(user_id), error_type=type(exc).__name__)
@@ -136,7 +140,8 @@ class MemoryStore:
                 task.cancel()
             if not_done:
                 log.warning("memory.extractions_abandoned", count=len(not_done))
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for executor in (self._foreground, self._background):
+            executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self._sync_pool.close)
 
 
@@ -230,7 +235,7 @@ async def open_memory(settings: Settings, *, dsn: str, pool: AsyncConnectionPool
     async with pool.connection() as conn:
         await memories_repo.ensure_table(conn, settings.memory_collection, dims=dims, embedder=embedder)
     sync_pool: ConnectionPool[Any] = ConnectionPool(
-        dsn, min_size=1, max_size=settings.memory_workers + 1, open=False, name="memory"
+        dsn, min_size=1, max_size=settings.memory_workers + 2, open=False, name="memory"
     )
     await asyncio.to_thread(sync_pool.open, wait=True, timeout=30)
     try:
@@ -243,5 +248,4 @@ async def open_memory(settings: Settings, *, dsn: str, pool: AsyncConnectionPool
             "memory.extraction_without_llm",
             reason="MEMORY_INFER is off: user messages are stored as they are",
         )
-    executor = ThreadPoolExecutor(max_workers=settings.memory_workers, thread_name_prefix="memory")
-    return MemoryStore(mem0=mem0, pool=pool, sync_pool=sync_pool, executor=executor, settings=settings)
+    return MemoryStore(mem0=mem0, pool=pool, sync_pool=sync_pool, settings=settings)
