@@ -103,6 +103,9 @@ def main() -> None:
             LLM_MAX_TOKENS="256",
             # Its context is 4096 tokens: keep history, prompt, tools and the reply inside it.
             HISTORY_MAX_CHARS=env.get("HISTORY_MAX_CHARS", "6000"),
+            # Nor can it hold mem0's 8k-token fact-extraction prompt: store the user's words as they are.
+            MEMORY_INFER="false",
+            MEMORY_RECALL_MAX_CHARS=env.get("MEMORY_RECALL_MAX_CHARS", "800"),
         )
     cmd = [
         sys.executable,
