@@ -77,7 +77,7 @@ async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -
                 await store.recall(target, query)
                 recall_ms.append((time.perf_counter() - t0) * 1000)
                 t0 = time.perf_counter()
-                await store.embed_query(query)
+                await store.embed_query(query + " ?")  # not the text recall just embedded (and cached)
                 embed_ms.append((time.perf_counter() - t0) * 1000)
                 t0 = time.perf_counter()
                 async with pool.connection() as conn:
