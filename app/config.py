@@ -101,6 +101,24 @@ class Settings(BaseSettings):
     memory_max_pending: int = Field(default=500, ge=1)  # extraction jobs waiting; more are dropped
     memory_drain_timeout: float = Field(default=15.0, ge=0)
 
+    # --- observability
+    # None: INFO, or WARNING when APP_ENV=test.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    # Tracing to Langfuse is on only with both keys (and LANGFUSE_TRACING_ENABLED not false).
+    langfuse_public_key: SecretStr | None = None
+    langfuse_secret_key: SecretStr | None = None
+    langfuse_host: str = Field(
+        default="https://cloud.langfuse.com",
+        validation_alias=AliasChoices("LANGFUSE_BASE_URL", "LANGFUSE_HOST", "langfuse_host"),
+    )
+    langfuse_tracing_enabled: bool = True
+    langfuse_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # Seconds: each export's deadline (retries included) and the wait for the flush at shutdown.
+    langfuse_timeout: int = Field(default=5, ge=1, le=60)
+    langfuse_flush_interval: float = Field(default=5.0, gt=0, le=300)  # seconds between exports
+    # Set in the environment (prometheus-client reads it itself) to share metrics across gunicorn workers.
+    prometheus_multiproc_dir: Path | None = None
+
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> "Settings":
         secret = self.jwt_secret_key.get_secret_value()

@@ -10,6 +10,7 @@ from app.schema import upgrade_to_head
 
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 # load_settings(), not get_settings(): a cached Settings would be inherited by the forked workers and
 # hide the RUN_MIGRATIONS_ON_START=false that on_starting hands them.
@@ -35,12 +36,31 @@ control_socket_disable = True
 def on_starting(server: "Arbiter") -> None:
     """Migrate in the master, once, before any worker exists (a HUP reload does not re-run it).
 
-    Without DATABASE_URL nothing happens here: each worker starts or joins the embedded PostgreSQL
+    Without DATABASE_URL no migration happens here: each worker starts or joins the embedded PostgreSQL
     itself, and their start-up migrations are serialised by the advisory lock in app/schema.py.
     """
+    _reset_metrics_dir()
     if not (_settings.database_url and _settings.run_migrations_on_start):
         return
     asyncio.run(upgrade_to_head(normalise_url(_settings.database_url).sqlalchemy))
     # Workers are forked from this process, so they inherit the variable and skip the lock round trip.
     os.environ["RUN_MIGRATIONS_ON_START"] = "false"
     server.log.info("Migrations applied by the master; workers skip them")
+
+
+def _reset_metrics_dir() -> None:
+    """Multiprocess metrics: files an earlier run left would be added to this run's numbers."""
+    directory = _settings.prometheus_multiproc_dir
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: "Arbiter", worker: "Worker") -> None:
+    """A dead worker's live gauges (open streams, pool connections) stop counting; its counters stay."""
+    if _settings.prometheus_multiproc_dir is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, str(_settings.prometheus_multiproc_dir))  # type: ignore[no-untyped-call]

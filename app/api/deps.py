@@ -4,6 +4,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -58,7 +59,10 @@ async def get_token_user_id(
     that the user exists and is active (a chat turn folds it into taking the lease)."""
     if not token:
         raise UnauthorizedError()
-    return auth_service.user_id_from_token(token, settings)
+    user_id = auth_service.user_id_from_token(token, settings)
+    # Every later log line of this request carries it (CurrentUser builds on this dependency).
+    structlog.contextvars.bind_contextvars(user_id=str(user_id))
+    return user_id
 
 
 TokenUserId = Annotated[uuid.UUID, Depends(get_token_user_id)]

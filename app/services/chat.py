@@ -3,12 +3,13 @@
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
 import anyio
 import structlog
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -20,6 +21,7 @@ from app.agent.memory import MemoryStore
 from app.agent.state import Context
 from app.config import Settings
 from app.errors import AgentError, AppError, ValidationFailedError
+from app.observability.tracing import Tracing
 from app.services import leases
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
@@ -39,6 +41,9 @@ class ChatRuntime:
     pool: AsyncConnectionPool  # psycopg, autocommit, shared with the checkpointer
     settings: Settings
     memory: MemoryStore | None = None
+    # Built once; every turn's run gets the same handlers (metrics, and tracing when configured).
+    callbacks: list[BaseCallbackHandler] = field(default_factory=list)
+    tracing: Tracing | None = None
 
     @property
     def stale_lease_after(self) -> timedelta:
@@ -76,7 +81,10 @@ async def run_turn(
     config: RunnableConfig = {
         "configurable": {"thread_id": str(lease.thread_id)},
         "recursion_limit": 2 * rt.settings.max_tool_steps + 2,
+        "callbacks": list(rt.callbacks),
     }
+    if rt.tracing is not None:
+        config["metadata"] = rt.tracing.run_metadata(user_id=user_id, session_id=session_id)
     if lease.checkpoint_id:
         # Fork from the last completed turn, never from what a failed run left behind.
         config["configurable"]["checkpoint_id"] = lease.checkpoint_id

@@ -12,6 +12,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from app.config import Settings
+from app.observability import metrics
 from app.repositories import memories as memories_repo
 from app.repositories.memories import HistoryRow, MemoryRow
 
@@ -63,7 +64,8 @@ class MemoryStore:
         s = self._settings
         if s.memory_recall_limit == 0 or s.memory_recall_max_chars == 0:
             return []
-        hits = await self.search(user_id, query, limit=s.memory_recall_limit)
+        with metrics.MEMORY_RECALL_FAILURES.count_exceptions(), metrics.MEMORY_RECALL_LATENCY.time():
+            hits = await self.search(user_id, query, limit=s.memory_recall_limit)
         budget = s.memory_recall_max_chars
         recalled: list[str] = []
         for hit in hits:
@@ -108,6 +110,7 @@ class MemoryStore:
         """Extract and store facts from the user's new message in the background (tracked, drained)."""
         if len(self._pending) >= self._settings.memory_max_pending:
             self.extraction_dropped += 1
+            metrics.MEMORY_EXTRACTION_DROPPED.inc()
             log.warning("memory.extraction_dropped", pending=len(self._pending))
             return
         task = asyncio.create_task(self._extract(user_id, session_id, user_text))
@@ -123,9 +126,11 @@ class MemoryStore:
             infer=self._settings.memory_infer,
         )
         try:
-            await asyncio.get_running_loop().run_in_executor(self._background, add)
+            with metrics.MEMORY_EXTRACTION_LATENCY.time():
+                await asyncio.get_running_loop().run_in_executor(self._background, add)
         except Exception as exc:
             self.extraction_failures += 1
+            metrics.MEMORY_EXTRACTION_FAILURES.inc()
             log.warning("memory.extraction_failed", user_id=str(user_id), error_type=type(exc).__name__)
 
     async def idle(self) -> None:

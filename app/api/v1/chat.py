@@ -4,11 +4,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 
+import structlog
 from fastapi import APIRouter
 
 from app.api.deps import ChatRuntimeDep, TokenUserId
 from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
+from app.observability.metrics import ACTIVE_STREAMS
 from app.schemas.chat import ChatRequest, ChatResponse, ToolCallRead
 from app.services import chat as chat_service
 from app.services.turn_events import Restart, Token, ToolEvent, TurnResult
@@ -30,6 +32,7 @@ def _response(result: TurnResult) -> ChatResponse:
 async def chat(
     session_id: uuid.UUID, body: ChatRequest, user_id: TokenUserId, rt: ChatRuntimeDep
 ) -> ChatResponse:
+    structlog.contextvars.bind_contextvars(session_id=str(session_id))
     result = await chat_service.send_message(rt, user_id=user_id, session_id=session_id, text=body.message)
     return _response(result)
 
@@ -47,6 +50,7 @@ async def chat(
 async def chat_stream(
     session_id: uuid.UUID, body: ChatRequest, user_id: TokenUserId, rt: ChatRuntimeDep
 ) -> EventStreamResponse:
+    structlog.contextvars.bind_contextvars(session_id=str(session_id))
     # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.
     chat_service.validate_message(body.message, rt.settings)
     lease = await chat_service.begin_turn(rt, user_id=user_id, session_id=session_id)
@@ -55,6 +59,7 @@ async def chat_stream(
     )
 
     async def events() -> AsyncIterator[str]:
+        ACTIVE_STREAMS.inc()
         try:
             async for event in turn:
                 if isinstance(event, Token):
@@ -68,6 +73,7 @@ async def chat_stream(
         except AppError as exc:
             yield sse_event("error", {"error": exc.error, "detail": exc.detail})
         finally:
+            ACTIVE_STREAMS.dec()
             await turn.aclose()
 
     async def on_close() -> None:
