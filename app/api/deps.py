@@ -68,8 +68,15 @@ async def get_token_user_id(
 TokenUserId = Annotated[uuid.UUID, Depends(get_token_user_id)]
 
 
-async def get_current_user(user_id: TokenUserId, chat: ChatRuntimeDep) -> User:
-    return await auth_service.active_user(chat.pool, user_id)
+async def get_current_user(
+    user_id: TokenUserId,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    settings: SettingsDep,
+    chat: ChatRuntimeDep,
+) -> User:
+    # iat is read by a second decode (microseconds) so that TokenUserId stays a plain id for chat.
+    issued_at = auth_service.access_claims(token or "", settings).issued_at
+    return await auth_service.active_user(chat.pool, user_id, issued_at=issued_at)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -8,14 +8,16 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.models import User
+from app.models import Role, User
 
 
 async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-_LOAD = 'SELECT id, email, hashed_password, is_active, created_at FROM "user" WHERE id = %s'
+_LOAD = """
+SELECT id, email, hashed_password, is_active, role, tokens_valid_after, created_at FROM "user" WHERE id = %s
+"""
 
 
 async def load(conn: PgConnection[Any], user_id: uuid.UUID) -> User | None:
@@ -30,8 +32,10 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
-async def add(session: AsyncSession, *, email: str, hashed_password: str) -> User:
-    user = User(email=email, hashed_password=hashed_password)
+async def add(
+    session: AsyncSession, *, email: str, hashed_password: str, role: str = Role.user.value
+) -> User:
+    user = User(email=email, hashed_password=hashed_password, role=role)
     session.add(user)
     await session.flush()
     return user

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
+from app.models import Role
 from app.schemas.common import CleanStr
 
 _RULES = [
@@ -44,6 +45,7 @@ class UserRead(BaseModel):
 
     id: uuid.UUID
     email: str
+    role: Role
     is_active: bool
     created_at: datetime
 

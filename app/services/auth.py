@@ -87,13 +87,27 @@ async def authenticate(
 def issue_access_token(user: User, settings: Settings) -> AccessToken:
     now = datetime.now(UTC)
     expires_at = now + timedelta(minutes=settings.access_token_minutes)
-    claims = {"sub": str(user.id), "type": ACCESS, "iat": now, "exp": expires_at, "jti": uuid.uuid4().hex}
+    # iat keeps its microseconds (a NumericDate may be fractional): a token issued just after a
+    # password reset, within the same second, must still count as newer than the reset.
+    claims = {
+        "sub": str(user.id),
+        "type": ACCESS,
+        "iat": now.timestamp(),
+        "exp": expires_at,
+        "jti": uuid.uuid4().hex,
+    }
     token = jwt.encode(claims, settings.jwt_secret_key.get_secret_value(), algorithm=settings.jwt_algorithm)
     return AccessToken(token=token, expires_at=expires_at.replace(microsecond=0))
 
 
-def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
-    """The user id a valid access token names; whether that user may act is checked by the caller."""
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    issued_at: datetime | None  # None for a token without iat: older than any revocation
+
+
+def access_claims(token: str, settings: Settings) -> TokenClaims:
+    """The claims of a valid access token; whether its user may act is checked by the caller."""
     try:
         claims = jwt.decode(
             token,
@@ -103,19 +117,35 @@ def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
         )
         if claims["type"] != ACCESS:
             raise UnauthorizedError("Invalid token type")
-        return uuid.UUID(claims["sub"])
+        iat = claims.get("iat")  # PyJWT has checked it is a number and not in the future
+        issued_at = None if iat is None else datetime.fromtimestamp(float(iat), UTC)
+        return TokenClaims(uuid.UUID(claims["sub"]), issued_at)
     except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("Token has expired") from exc
-    except (jwt.InvalidTokenError, ValueError) as exc:
+    except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as exc:
         raise UnauthorizedError("Invalid token") from exc
 
 
-async def active_user(pool: AsyncConnectionPool, user_id: uuid.UUID) -> User:
-    """The token's user, if it still exists and is active; one pooled autocommit statement."""
+def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
+    """The user id a valid access token names; whether that user may act is checked by the caller."""
+    return access_claims(token, settings).user_id
+
+
+def is_revoked(user: User, issued_at: datetime | None) -> bool:
+    if user.tokens_valid_after is None:
+        return False
+    return issued_at is None or issued_at < user.tokens_valid_after
+
+
+async def active_user(pool: AsyncConnectionPool, user_id: uuid.UUID, *, issued_at: datetime | None) -> User:
+    """The token's user, if it still exists, is active and has not revoked tokens issued at
+    `issued_at`; one pooled autocommit statement by primary key."""
     async with pool.connection() as conn:
         user = await users_repo.load(conn, user_id)
     if user is None or not user.is_active:
         raise UnauthorizedError("Invalid token")
+    if is_revoked(user, issued_at):
+        raise UnauthorizedError("Token has been revoked")
     return user
 
 
