@@ -29,6 +29,11 @@ class UnauthorizedError(AppError):
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+class ForbiddenError(AppError):
+    status_code = 403
+    error = "forbidden"
+
+
 class ValidationFailedError(AppError):
     status_code = 422
     error = "validation_error"

@@ -1,0 +1,121 @@
+"""User management for admins; every route answers 403 to anyone else."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from app.api.admin_deps import AdminUser, get_admin_user
+from app.api.deps import ChatRuntimeDep, SessionDep, SettingsDep
+from app.schemas.admin import (
+    AdminUserDetail,
+    AdminUserRead,
+    AuditQuery,
+    AuditRead,
+    PasswordReset,
+    RoleUpdate,
+    UsageRead,
+    UserQuery,
+)
+from app.schemas.common import Page, PageParams
+from app.schemas.sessions import SessionRead
+from app.services import admin as admin_service
+
+# On the router as well as in the handlers: a route added later cannot forget the check.
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(get_admin_user)])
+
+
+@router.get("/users", response_model=Page[AdminUserRead])
+async def list_users(
+    _: AdminUser, session: SessionDep, query: Annotated[UserQuery, Query()]
+) -> Page[AdminUserRead]:
+    filters = admin_service.UserFilter(
+        email=query.email,
+        role=query.role.value if query.role else None,
+        is_active=query.is_active,
+        created_after=query.created_after,
+        created_before=query.created_before,
+    )
+    result = await admin_service.list_users(
+        session,
+        filters=filters,
+        sort=query.sort,
+        descending=query.order == "desc",
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return Page[AdminUserRead].model_validate(result, from_attributes=True)
+
+
+@router.get("/users/{user_id}", response_model=AdminUserDetail)
+async def get_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> AdminUserDetail:
+    found = await admin_service.get_user(session, user_id)
+    read = AdminUserRead.model_validate(found.user).model_dump(exclude={"last_active"})
+    usage = UsageRead.model_validate(found.usage)
+    return AdminUserDetail(**read, last_active=found.usage.last_active, usage=usage)
+
+
+@router.post("/users/{user_id}/disable", response_model=AdminUserRead)
+async def disable_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> AdminUserRead:
+    user = await admin_service.set_active(session, actor=admin, user_id=user_id, active=False)
+    return AdminUserRead.model_validate(user)
+
+
+@router.post("/users/{user_id}/enable", response_model=AdminUserRead)
+async def enable_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> AdminUserRead:
+    user = await admin_service.set_active(session, actor=admin, user_id=user_id, active=True)
+    return AdminUserRead.model_validate(user)
+
+
+@router.post("/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
+async def reset_password(
+    user_id: uuid.UUID, body: PasswordReset, admin: AdminUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Set a new password; every token the user holds stops working."""
+    await admin_service.reset_password(
+        session, settings, actor=admin, user_id=user_id, password=body.password
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/users/{user_id}/role", response_model=AdminUserRead)
+async def set_role(
+    user_id: uuid.UUID, body: RoleUpdate, admin: AdminUser, session: SessionDep
+) -> AdminUserRead:
+    user = await admin_service.set_role(session, actor=admin, user_id=user_id, role=body.role)
+    return AdminUserRead.model_validate(user)
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(
+    user_id: uuid.UUID, admin: AdminUser, session: SessionDep, chat: ChatRuntimeDep
+) -> Response:
+    """Delete the user with every session, transcript, checkpoint and memory (409 while one answers)."""
+    await admin_service.delete_user(session, actor=admin, user_id=user_id, stale_after=chat.stale_lease_after)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users/{user_id}/sessions", response_model=Page[SessionRead])
+async def list_user_sessions(
+    user_id: uuid.UUID, _: AdminUser, session: SessionDep, page: Annotated[PageParams, Query()]
+) -> Page[SessionRead]:
+    result = await admin_service.list_user_sessions(
+        session, user_id=user_id, limit=page.limit, offset=page.offset
+    )
+    return Page[SessionRead].model_validate(result, from_attributes=True)
+
+
+@router.get("/audit", response_model=Page[AuditRead])
+async def list_audit(
+    _: AdminUser, session: SessionDep, query: Annotated[AuditQuery, Query()]
+) -> Page[AuditRead]:
+    """Admin actions, newest first."""
+    result = await admin_service.list_audit(
+        session,
+        actor_id=query.actor_id,
+        target_id=query.target_id,
+        action=query.action,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return Page[AuditRead].model_validate(result, from_attributes=True)

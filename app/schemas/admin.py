@@ -1,0 +1,88 @@
+"""Admin request and response schemas."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from app.models import AuditAction, Role
+from app.schemas.auth import Password
+from app.schemas.common import CleanStr, PageParams
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    # A bare "2026-01-01T00:00:00" would otherwise be read in the database session's time zone.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+Instant = Annotated[datetime, AfterValidator(_utc_if_naive)]
+
+
+class UserQuery(PageParams):
+    email: CleanStr | None = Field(default=None, max_length=320, description="case-insensitive substring")
+    role: Role | None = None
+    is_active: bool | None = None
+    created_after: Instant | None = Field(default=None, description="inclusive; UTC when no offset is given")
+    created_before: Instant | None = Field(default=None, description="exclusive; UTC when no offset is given")
+    sort: Literal["created_at", "email", "last_active"] = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        if self.created_after and self.created_before and self.created_after >= self.created_before:
+            raise ValueError("created_after must be before created_before")
+        return self
+
+
+class AuditQuery(PageParams):
+    actor_id: uuid.UUID | None = None
+    target_id: uuid.UUID | None = None
+    action: AuditAction | None = None
+
+
+class AdminUserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    last_active: datetime | None = Field(default=None, description="time of their latest message")
+
+
+class UsageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sessions: int
+    messages: int = Field(description="transcript messages, the user's and the agent's")
+    input_tokens: int
+    output_tokens: int
+
+
+class AdminUserDetail(AdminUserRead):
+    usage: UsageRead
+
+
+class RoleUpdate(BaseModel):
+    role: Role
+
+
+class PasswordReset(BaseModel):
+    password: Password
+
+
+class AuditRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor_id: uuid.UUID | None = Field(
+        description="null when the command line acted, or the actor is deleted"
+    )
+    actor_email: str | None
+    action: AuditAction
+    target_id: uuid.UUID | None
+    target_email: str | None
+    detail: dict[str, Any]
+    created_at: datetime

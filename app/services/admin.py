@@ -1,0 +1,188 @@
+"""Admin use cases: find and inspect users, disable, reset, promote, delete; each action audited."""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import ConflictError, NotFoundError
+from app.models import AuditAction, AuditLog, ChatSession, Role, User
+from app.repositories import admin_users as admin_repo
+from app.repositories import audit as audit_repo
+from app.repositories import sessions as sessions_repo
+from app.repositories import users as users_repo
+from app.repositories.admin_users import Usage, UserRow
+from app.repositories.admin_users import UserFilter as UserFilter  # re-exported for the api layer
+from app.services import auth as auth_service
+from app.services.sessions import Page
+
+LAST_ADMIN = "This would leave no active admin: promote or enable another admin first."
+
+
+@dataclass(frozen=True)
+class UserDetail:
+    user: User
+    usage: Usage
+
+
+async def _audit(
+    session: AsyncSession, actor: User | None, action: AuditAction, target: User, **detail: Any
+) -> None:
+    # Flushed inside the action's own transaction: the action and its record commit or fail together.
+    await audit_repo.add(
+        session,
+        actor_id=actor.id if actor else None,
+        actor_email=actor.email if actor else None,
+        action=action.value,
+        target_id=target.id,
+        target_email=target.email,
+        detail=detail,
+    )
+
+
+async def _target(session: AsyncSession, user_id: uuid.UUID, *, guard_last_admin: bool = False) -> User:
+    """The user, row-locked; with `guard_last_admin`, refuses if they are the last active admin."""
+    # The admins are locked before the target, always in this order, so concurrent changes
+    # serialise instead of each seeing two admins and both removing one.
+    admins = await admin_repo.lock_active_admins(session) if guard_last_admin else []
+    user = await admin_repo.get_for_update(session, user_id)
+    if user is None:
+        raise NotFoundError("User not found")
+    if guard_last_admin and admins == [user.id]:
+        raise ConflictError(LAST_ADMIN)
+    return user
+
+
+async def list_users(
+    session: AsyncSession, *, filters: UserFilter, sort: str, descending: bool, limit: int, offset: int
+) -> Page[UserRow]:
+    items, total = await admin_repo.search(
+        session, filters, sort=sort, descending=descending, limit=limit, offset=offset
+    )
+    return Page(items, total, limit, offset)
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserDetail:
+    user = await users_repo.get_by_id(session, user_id)
+    if user is None:
+        raise NotFoundError("User not found")
+    return UserDetail(user, await admin_repo.usage(session, user_id))
+
+
+async def list_user_sessions(
+    session: AsyncSession, *, user_id: uuid.UUID, limit: int, offset: int
+) -> Page[ChatSession]:
+    if await users_repo.get_by_id(session, user_id) is None:
+        raise NotFoundError("User not found")
+    items, total = await sessions_repo.list_for_user(session, user_id, limit=limit, offset=offset)
+    return Page(items, total, limit, offset)
+
+
+async def set_active(session: AsyncSession, *, actor: User, user_id: uuid.UUID, active: bool) -> User:
+    """Enable or disable; a disabled user's tokens fail on their next request (CurrentUser checks)."""
+    user = await _target(session, user_id, guard_last_admin=not active)
+    was_active = user.is_active
+    user.is_active = active
+    await admin_repo.save(session, user)
+    await _audit(
+        session, actor, AuditAction.enabled if active else AuditAction.disabled, user, was_active=was_active
+    )
+    return user
+
+
+async def reset_password(
+    session: AsyncSession, settings: Settings, *, actor: User, user_id: uuid.UUID, password: str
+) -> None:
+    """Set a new password and revoke every token issued before now."""
+    hashed = await asyncio.to_thread(auth_service.hash_password, password, rounds=settings.bcrypt_rounds)
+    user = await _target(session, user_id)
+    user.hashed_password = hashed
+    # The application's clock, the one that stamps iat on tokens, not the database's.
+    user.tokens_valid_after = datetime.now(UTC)
+    await admin_repo.save(session, user)
+    await _audit(session, actor, AuditAction.password_reset, user)
+
+
+async def set_role(session: AsyncSession, *, actor: User, user_id: uuid.UUID, role: Role) -> User:
+    user = await _target(session, user_id, guard_last_admin=role != Role.admin)
+    previous = user.role
+    user.role = role.value
+    await admin_repo.save(session, user)
+    await _audit(session, actor, AuditAction.role_changed, user, previous=previous, role=role.value)
+    return user
+
+
+async def delete_user(
+    session: AsyncSession, *, actor: User, user_id: uuid.UUID, stale_after: timedelta
+) -> None:
+    """Everything of theirs, as when they delete their own account; 409 while a session answers."""
+    user = await _target(session, user_id, guard_last_admin=True)
+    await _audit(session, actor, AuditAction.deleted, user)
+    await auth_service.delete_account(session, user_id=user.id, stale_after=stale_after)
+
+
+async def list_audit(
+    session: AsyncSession,
+    *,
+    actor_id: uuid.UUID | None,
+    target_id: uuid.UUID | None,
+    action: AuditAction | None,
+    limit: int,
+    offset: int,
+) -> Page[AuditLog]:
+    items, total = await audit_repo.search(
+        session,
+        actor_id=actor_id,
+        target_id=target_id,
+        action=action.value if action else None,
+        limit=limit,
+        offset=offset,
+    )
+    return Page(items, total, limit, offset)
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await users_repo.get_by_email(session, email)
+
+
+async def create_admin(session: AsyncSession, settings: Settings, *, email: str, password: str) -> User:
+    """A new active admin (the command line's way to make the first one)."""
+    hashed = await asyncio.to_thread(auth_service.hash_password, password, rounds=settings.bcrypt_rounds)
+    try:
+        async with session.begin_nested():
+            user = await users_repo.add(session, email=email, hashed_password=hashed, role=Role.admin.value)
+    except IntegrityError as exc:  # created meanwhile: running the command again promotes it
+        raise ConflictError(
+            "An account with this email was created meanwhile; run the command again"
+        ) from exc
+    await _audit(session, None, AuditAction.created, user, role=user.role, via="cli")
+    return user
+
+
+async def make_admin(session: AsyncSession, *, user_id: uuid.UUID) -> tuple[User, bool]:
+    """Promote an existing user and enable them if disabled (a way back in after a lock-out).
+
+    Returns the user and whether anything changed.
+    """
+    user = await _target(session, user_id)
+    previous, was_active = user.role, user.is_active
+    if previous == Role.admin and was_active:
+        return user, False
+    user.role, user.is_active = Role.admin.value, True
+    await admin_repo.save(session, user)
+    await _audit(
+        session,
+        None,
+        AuditAction.role_changed,
+        user,
+        previous=previous,
+        role=user.role,
+        was_active=was_active,
+        via="cli",
+    )
+    return user, True
