@@ -1,0 +1,96 @@
+"""Command-line tasks: `python -m app.cli create-admin --email you@example.com`."""
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+
+from pydantic import TypeAdapter, ValidationError
+
+from app.config import get_settings
+from app.db import create_engine, create_sessionmaker, resolve_database_urls
+from app.errors import AppError
+from app.schema import upgrade_to_head
+from app.schemas.auth import Email, Password
+from app.services import admin as admin_service
+
+# Read here rather than through Settings: a one-off secret for this command, not service configuration.
+PASSWORD_ENV = "ADMIN_PASSWORD"
+
+
+class CliError(Exception):
+    pass
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(str(err["msg"]) for err in exc.errors())
+
+
+def read_password() -> str:
+    """From a prompt on a terminal, else from ADMIN_PASSWORD; never from the command line."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password for the new admin: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise CliError("The two passwords differ.")
+    else:
+        password = os.environ.get(PASSWORD_ENV, "")
+        if not password:
+            raise CliError(f"No terminal to prompt on: set {PASSWORD_ENV} to the new admin's password.")
+    try:
+        checked: str = TypeAdapter(Password).validate_python(password)
+    except ValidationError as exc:
+        raise CliError(f"Password refused: {_validation_message(exc)}") from None
+    return checked
+
+
+async def create_admin(email: str) -> str:
+    """Create the admin, or promote (and enable) the existing user; a line saying which."""
+    settings = get_settings()
+    urls, embedded = await resolve_database_urls(settings)
+    try:
+        await upgrade_to_head(urls.sqlalchemy)  # as start-up does, so a fresh database works
+        engine = create_engine(urls, settings)
+        db = create_sessionmaker(engine)
+        try:
+            async with db() as session, session.begin():
+                existing = await admin_service.find_by_email(session, email)
+                if existing is not None:
+                    _, changed = await admin_service.make_admin(session, user_id=existing.id)
+                    return f"{email} is {'now' if changed else 'already'} an active admin."
+            # The prompt waits for a person: no transaction stays open meanwhile.
+            password = await asyncio.to_thread(read_password)
+            async with db() as session, session.begin():
+                await admin_service.create_admin(session, settings, email=email, password=password)
+            return f"Created admin {email}."
+        finally:
+            await engine.dispose()
+    finally:
+        if embedded is not None:
+            await embedded.release()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser(
+        "create-admin",
+        help="create an admin, or promote an existing user",
+        description=f"The password is prompted for, or read from {PASSWORD_ENV} without a terminal.",
+    )
+    create.add_argument("--email", required=True)
+    args = parser.parse_args(argv)
+    try:
+        email: str = TypeAdapter(Email).validate_python(args.email)
+    except ValidationError as exc:
+        parser.error(f"--email: {_validation_message(exc)}")
+    try:
+        print(asyncio.run(create_admin(email)))
+    except (CliError, AppError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
