@@ -165,3 +165,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("measured by the tests")
         for name, value in REPORTED.items():
             terminalreporter.write_line(f"{name}: {value}")
+
+
+async def register_admin(app: FastAPI, client: httpx.AsyncClient) -> dict[str, str]:
+    """A new user made admin directly in the database; bearer headers plus 'email' and 'id'."""
+    from sqlalchemy import text
+
+    headers = await register(client)
+    async with app.state.engine.begin() as conn:
+        user_id = (
+            await conn.execute(
+                text("""UPDATE "user" SET role = 'admin' WHERE email = :e RETURNING id"""),
+                {"e": headers["email"]},
+            )
+        ).scalar_one()
+    return {**headers, "id": str(user_id)}
