@@ -28,6 +28,9 @@ class MetricsCallbackHandler(BaseCallbackHandler):
     def __init__(self) -> None:
         self._runs: dict[UUID, tuple[float, str]] = {}  # run id -> (start, label)
         self._first_token: dict[UUID, float] = {}  # streamed model calls still waiting for it
+        # LangChain sends no end for a model call cancelled inside its asyncio.gather (a client that
+        # left mid-stream): the end of the run around it clears it instead.
+        self._children: dict[UUID, list[UUID]] = {}
 
     @property
     def ignore_retriever(self) -> bool:
@@ -43,17 +46,23 @@ class MetricsCallbackHandler(BaseCallbackHandler):
 
     @property
     def open_runs(self) -> int:
-        return len(self._runs) + len(self._first_token)
+        return len(self._runs) + len(self._first_token) + len(self._children)
 
-    def _start(self, run_id: UUID, label: str) -> None:
-        if len(self._runs) >= MAX_OPEN_RUNS:
-            for stale in list(self._runs)[: MAX_OPEN_RUNS // 10]:
-                del self._runs[stale]
-                self._first_token.pop(stale, None)
+    def _start(self, run_id: UUID, label: str, parent_run_id: UUID | None) -> None:
+        for table in (self._runs, self._children):
+            if len(table) >= MAX_OPEN_RUNS:
+                for stale in list(table)[: MAX_OPEN_RUNS // 10]:
+                    del table[stale]
+                    self._first_token.pop(stale, None)
         self._runs[run_id] = (perf_counter(), label)
+        if parent_run_id is not None:
+            self._children.setdefault(parent_run_id, []).append(run_id)
 
     def _finish(self, run_id: UUID) -> tuple[float, str] | None:
         self._first_token.pop(run_id, None)
+        for child in self._children.pop(run_id, ()):
+            self._runs.pop(child, None)
+            self._first_token.pop(child, None)
         started = self._runs.pop(run_id, None)
         if started is None:
             return None
@@ -66,10 +75,11 @@ class MetricsCallbackHandler(BaseCallbackHandler):
         messages: list[list[BaseMessage]],
         *,
         run_id: UUID,
+        parent_run_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._llm_start(run_id, metadata, kwargs)
+        self._llm_start(run_id, parent_run_id, metadata, kwargs)
 
     def on_llm_start(
         self,
@@ -77,17 +87,24 @@ class MetricsCallbackHandler(BaseCallbackHandler):
         prompts: list[str],
         *,
         run_id: UUID,
+        parent_run_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._llm_start(run_id, metadata, kwargs)
+        self._llm_start(run_id, parent_run_id, metadata, kwargs)
 
-    def _llm_start(self, run_id: UUID, metadata: dict[str, Any] | None, kwargs: dict[str, Any]) -> None:
+    def _llm_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> None:
         model = (metadata or {}).get("ls_model_name")
         if not model:
             params = kwargs.get("invocation_params") or {}
             model = params.get("model") or params.get("model_name") or "unknown"
-        self._start(run_id, str(model))
+        self._start(run_id, str(model), parent_run_id)
         self._first_token[run_id] = self._runs[run_id][0]
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, chunk: Any = None, **kwargs: Any) -> None:
@@ -117,10 +134,16 @@ class MetricsCallbackHandler(BaseCallbackHandler):
 
     # --- tools
     def on_tool_start(
-        self, serialized: dict[str, Any] | None, input_str: str, *, run_id: UUID, **kwargs: Any
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> None:
         name = kwargs.get("name") or (serialized or {}).get("name") or "unknown"
-        self._start(run_id, str(name))
+        self._start(run_id, str(name), parent_run_id)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         finished = self._finish(run_id)
@@ -142,12 +165,13 @@ class MetricsCallbackHandler(BaseCallbackHandler):
         inputs: Any,
         *,
         run_id: UUID,
+        parent_run_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         node = metadata.get("langgraph_node") if metadata else None
         if node is not None and kwargs.get("name") == node:
-            self._start(run_id, str(node))
+            self._start(run_id, str(node), parent_run_id)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         finished = self._finish(run_id)

@@ -78,8 +78,9 @@ def open_tracing(settings: Settings) -> Tracing | None:
         return None
     assert settings.langfuse_public_key is not None and settings.langfuse_secret_key is not None
     from langfuse import Langfuse
-    from langfuse.langchain import CallbackHandler
     from opentelemetry.sdk.trace import TracerProvider
+
+    from app.observability.trace_handler import TurnTracingHandler
 
     public_key = settings.langfuse_public_key.get_secret_value()
     # A provider of our own, never the global one: other OpenTelemetry users in the process keep theirs,
@@ -97,8 +98,7 @@ def open_tracing(settings: Settings) -> Tracing | None:
         tracer_provider=provider,
     )
     # The handler finds the client by its public key (the SDK keeps one per key and process).
-    handler = CallbackHandler(public_key=public_key)
-    handler.run_inline = True
+    handler = TurnTracingHandler(public_key=public_key)
     log.info("tracing.enabled", host=settings.langfuse_host, sample_rate=settings.langfuse_sample_rate)
     return Tracing(
         client=client,

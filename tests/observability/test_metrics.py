@@ -2,9 +2,11 @@
 
 import asyncio
 import json
+import uuid
 
 import httpx
 
+from app.observability.callbacks import MAX_OPEN_RUNS, MetricsCallbackHandler
 from app.observability.metrics import UNMATCHED_ROUTE
 from tests.conftest import auth, new_session, serve
 from tests.fake_llm import Fault
@@ -152,3 +154,44 @@ async def test_concurrent_turns_leave_no_run_state_behind(client, app, user):
     )
     assert [r.status_code for r in replies] == [200, 200, 200]
     assert app.state.chat.callbacks[0].open_runs == 0
+
+
+async def test_a_client_that_leaves_mid_stream_is_no_error_and_leaves_nothing_open(
+    client, user, app, fake_llm
+):
+    sid = await new_session(client, user)
+    before = await scrape(client)
+    fake_llm.token_delay = 0.2
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with http.stream(
+            "POST",
+            f"{CHAT.format(session_id=sid)}/stream",
+            json={"message": "a b c d e f"},
+            headers=auth(user),
+        ) as r:
+            async for line in r.aiter_lines():
+                if line == "event: token":
+                    break  # leave: the connection closes with the stream
+        for _ in range(100):
+            after = await scrape(client)
+            if after.value("agent_active_streams") == before.value("agent_active_streams"):
+                break
+            await asyncio.sleep(0.05)
+    assert after.value("agent_active_streams") == before.value("agent_active_streams")
+    assert after.total("agent_llm_errors_total") == before.total("agent_llm_errors_total")
+    for _ in range(40):
+        if app.state.chat.callbacks[0].open_runs == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert app.state.chat.callbacks[0].open_runs == 0
+
+
+def test_runs_whose_end_never_comes_are_forgotten_past_a_bound():
+    handler = MetricsCallbackHandler()
+    for _ in range(MAX_OPEN_RUNS + 5):
+        handler.on_tool_start({"name": "calculator"}, "", run_id=uuid.uuid4())
+    assert handler.open_runs <= MAX_OPEN_RUNS
+    # A chain run that is not a graph node (its name differs from the node it runs in) is not timed.
+    handler = MetricsCallbackHandler()
+    handler.on_chain_start(None, {}, run_id=uuid.uuid4(), metadata={"langgraph_node": "agent"}, name="Seq")
+    assert handler.open_runs == 0

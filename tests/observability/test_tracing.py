@@ -144,6 +144,33 @@ async def test_a_streamed_turn_still_streams_and_is_traced(traced_app, receiver,
     assert streamed, "time to first token is recorded on streamed generations"
 
 
+async def test_a_client_that_leaves_mid_stream_leaves_no_open_observation(traced_app, receiver, fake_llm):
+    async with asgi_client(traced_app) as client:
+        user = await register(client)
+        user_id = await user_id_of(client, user)
+        sid = await new_session(client, user)
+    fake_llm.token_delay = 0.2
+    async with serve(traced_app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with http.stream(
+            "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": "a b c d e"}, headers=auth(user)
+        ) as r:
+            async for line in r.aiter_lines():
+                if line == "event: token":
+                    break  # leave while the model is still streaming
+        handler = traced_app.state.chat.tracing.handler
+        for _ in range(100):
+            if not handler._runs and not handler.open_calls:
+                break
+            await asyncio.sleep(0.05)
+    # The SDK's own table of open observations: without the fix it kept the generation for good.
+    assert handler._runs == {} and handler.open_calls == 0
+    await flush(traced_app)
+    (spans,) = traces_of(receiver, user_id).values()
+    (generation,) = [s for s in spans if s.kind == "generation"]
+    assert generation.attributes["langfuse.observation.level"] == "ERROR"
+    assert "cancelled" in generation.attributes["langfuse.observation.status_message"]
+
+
 async def test_two_users_traces_stay_apart(traced_app, receiver):
     async with asgi_client(traced_app) as client:
         users = [await register(client) for _ in range(2)]
