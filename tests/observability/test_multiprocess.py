@@ -111,6 +111,8 @@ async def test_gunicorn_workers_report_one_sum(pg_url, fake_llm, tmp_path):
                 r = await http.post(CHAT.format(session_id=sid), json={"message": "hi"}, headers=auth(user))
                 assert r.status_code == 200, r.text
         assert not (directory / "counter_12345.db").exists()
+        # A request is counted just after its response is sent: another worker may answer first.
+        await asyncio.sleep(0.2)
         for _ in range(3):
             scrape = await scrape_fresh(base)
             assert scrape.value("http_requests_total", method="POST", route=CHAT, status="200") == turns
