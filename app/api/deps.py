@@ -1,6 +1,5 @@
 """FastAPI dependencies: the request's DB session, the current user, the long-lived runtime."""
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -52,31 +51,24 @@ async def get_db_session(db: SessionMakerDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
-async def get_token_user_id(
+async def get_token_claims(
     token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep
-) -> uuid.UUID:
-    """The token's user id, unchecked against the database: for routes whose own statement checks
-    that the user exists and is active (a chat turn folds it into taking the lease)."""
+) -> auth_service.TokenClaims:
+    """The token's user and issue time, unchecked against the database: for routes whose own
+    statement checks the user is active and the token not revoked (a chat turn takes its lease so)."""
     if not token:
         raise UnauthorizedError()
-    user_id = auth_service.user_id_from_token(token, settings)
+    claims = auth_service.access_claims(token, settings)
     # Every later log line of this request carries it (CurrentUser builds on this dependency).
-    structlog.contextvars.bind_contextvars(user_id=str(user_id))
-    return user_id
+    structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))
+    return claims
 
 
-TokenUserId = Annotated[uuid.UUID, Depends(get_token_user_id)]
+TokenClaims = Annotated[auth_service.TokenClaims, Depends(get_token_claims)]
 
 
-async def get_current_user(
-    user_id: TokenUserId,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    settings: SettingsDep,
-    chat: ChatRuntimeDep,
-) -> User:
-    # iat is read by a second decode (microseconds) so that TokenUserId stays a plain id for chat.
-    issued_at = auth_service.access_claims(token or "", settings).issued_at
-    return await auth_service.active_user(chat.pool, user_id, issued_at=issued_at)
+async def get_current_user(claims: TokenClaims, chat: ChatRuntimeDep) -> User:
+    return await auth_service.active_user(chat.pool, claims.user_id, issued_at=claims.issued_at)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

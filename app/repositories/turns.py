@@ -20,7 +20,8 @@ WHERE thread.session_id = session.id
   AND session.id = %(session_id)s
   AND session.user_id = %(user_id)s
   AND (thread.run_id IS NULL OR thread.run_started_at < now() - %(stale_after)s)
-  AND EXISTS (SELECT 1 FROM "user" WHERE "user".id = %(user_id)s AND "user".is_active)
+  AND EXISTS (SELECT 1 FROM "user" WHERE "user".id = %(user_id)s AND "user".is_active
+              AND ("user".tokens_valid_after IS NULL OR "user".tokens_valid_after <= %(issued_at)s))
 RETURNING thread.id, thread.checkpoint_id
 """
 
@@ -71,6 +72,7 @@ async def take_lease(
     *,
     session_id: uuid.UUID,
     user_id: uuid.UUID,
+    issued_at: datetime | None,
     run_id: uuid.UUID,
     stale_after: timedelta,
 ) -> Lease | None:
@@ -81,7 +83,13 @@ async def take_lease(
     """
     cur = await conn.execute(
         _TAKE_LEASE,
-        {"run_id": run_id, "session_id": session_id, "user_id": user_id, "stale_after": stale_after},
+        {
+            "run_id": run_id,
+            "session_id": session_id,
+            "user_id": user_id,
+            "issued_at": issued_at,
+            "stale_after": stale_after,
+        },
     )
     row = await cur.fetchone()
     return None if row is None else Lease(row["id"], row["checkpoint_id"])

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.errors import AgentError, AppError, ValidationFailedError
 from app.observability.tracing import Tracing
 from app.services import leases
+from app.services.auth import TokenClaims
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
 from app.services.turn_events import Restart, Token, ToolEvent, TurnCollector, TurnResult, content_text
@@ -57,9 +58,15 @@ def validate_message(text: str, settings: Settings) -> None:
         raise ValidationFailedError(f"message is longer than {settings.max_message_chars} characters")
 
 
-async def begin_turn(rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> leases.Lease:
+async def begin_turn(rt: ChatRuntime, token: TokenClaims, *, session_id: uuid.UUID) -> leases.Lease:
+    """The lease statement also checks the user is active and has not revoked the token."""
     return await leases.take(
-        rt.pool, rt.db, user_id=user_id, session_id=session_id, stale_after=rt.stale_lease_after
+        rt.pool,
+        rt.db,
+        user_id=token.user_id,
+        issued_at=token.issued_at,
+        session_id=session_id,
+        stale_after=rt.stale_lease_after,
     )
 
 
@@ -148,11 +155,11 @@ async def run_turn(
 
 
 async def send_message(
-    rt: ChatRuntime, *, user_id: uuid.UUID, session_id: uuid.UUID, text: str
+    rt: ChatRuntime, token: TokenClaims, *, session_id: uuid.UUID, text: str
 ) -> TurnResult:
     validate_message(text, rt.settings)
-    lease = await begin_turn(rt, user_id=user_id, session_id=session_id)
-    turn = run_turn(rt, user_id=user_id, session_id=session_id, text=text, lease=lease, stream=False)
+    lease = await begin_turn(rt, token, session_id=session_id)
+    turn = run_turn(rt, user_id=token.user_id, session_id=session_id, text=text, lease=lease, stream=False)
     try:
         async for event in turn:
             if isinstance(event, TurnResult):

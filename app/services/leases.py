@@ -19,6 +19,7 @@ from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
 from app.repositories import turns as turns_repo
 from app.repositories import users as users_repo
+from app.services import auth as auth_rules
 from app.services.turn_events import TurnResult
 
 log = structlog.get_logger(__name__)
@@ -37,14 +38,21 @@ async def take(
     db: async_sessionmaker[AsyncSession],
     *,
     user_id: uuid.UUID,
+    issued_at: datetime | None,
     session_id: uuid.UUID,
     stale_after: timedelta,
 ) -> Lease:
-    """Take the lease; the same statement checks the user is active and owns the session."""
+    """Take the lease; the same statement checks the user is active, has not revoked tokens issued
+    at `issued_at`, and owns the session."""
     run_id = uuid.uuid4()
     async with pool.connection() as conn:
         taken = await turns_repo.take_lease(
-            conn, session_id=session_id, user_id=user_id, run_id=run_id, stale_after=stale_after
+            conn,
+            session_id=session_id,
+            user_id=user_id,
+            issued_at=issued_at,
+            run_id=run_id,
+            stale_after=stale_after,
         )
     if taken is not None:
         return Lease(taken.thread_id, run_id, taken.checkpoint_id)
@@ -52,6 +60,8 @@ async def take(
         user = await users_repo.get_by_id(session, user_id)
         if user is None or not user.is_active:
             raise UnauthorizedError("Invalid token")
+        if auth_rules.is_revoked(user, issued_at):
+            raise UnauthorizedError("Token has been revoked")
         if await sessions_repo.get_owned(session, session_id=session_id, user_id=user_id) is None:
             raise NotFoundError("Session not found")
     raise ThreadBusyError()

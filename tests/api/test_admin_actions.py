@@ -2,7 +2,6 @@
 
 import asyncio
 
-import pytest
 from sqlalchemy import text
 
 from app.services.admin import LAST_ADMIN
@@ -81,15 +80,16 @@ async def test_password_reset_revokes_old_tokens_and_the_old_password(app, clien
     assert (await client.get(f"{A}/users/{uid}", headers=auth(admin))).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chat checks the user in the lease statement, which does not see the token's iat yet",
-)
 async def test_password_reset_revokes_old_tokens_for_chat_too(app, client):
     admin, user = await register_admin(app, client), await register(client)
     uid, sid = await user_id(client, user), await new_session(client, user)
     await client.post(f"{A}/users/{uid}/password", json={"password": NEW_PASSWORD}, headers=auth(admin))
     assert_error(await chat(client, user, sid), 401)
+    r = await client.post(f"/api/v1/sessions/{sid}/chat/stream", json={"message": "hi"}, headers=auth(user))
+    assert_error(r, 401)
+    r = await client.post("/api/v1/auth/login", data={"username": user["email"], "password": NEW_PASSWORD})
+    fresh = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await chat(client, fresh, sid)).status_code == 200
 
 
 async def test_promote_and_demote_take_effect_on_the_next_request(app, client):

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import structlog
 from fastapi import APIRouter
 
-from app.api.deps import ChatRuntimeDep, TokenUserId
+from app.api.deps import ChatRuntimeDep, TokenClaims
 from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
 from app.observability.metrics import ACTIVE_STREAMS
@@ -30,10 +30,10 @@ def _response(result: TurnResult) -> ChatResponse:
 
 @router.post("/{session_id}/chat", response_model=ChatResponse)
 async def chat(
-    session_id: uuid.UUID, body: ChatRequest, user_id: TokenUserId, rt: ChatRuntimeDep
+    session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: ChatRuntimeDep
 ) -> ChatResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
-    result = await chat_service.send_message(rt, user_id=user_id, session_id=session_id, text=body.message)
+    result = await chat_service.send_message(rt, token, session_id=session_id, text=body.message)
     return _response(result)
 
 
@@ -48,14 +48,14 @@ async def chat(
     },
 )
 async def chat_stream(
-    session_id: uuid.UUID, body: ChatRequest, user_id: TokenUserId, rt: ChatRuntimeDep
+    session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: ChatRuntimeDep
 ) -> EventStreamResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
     # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.
     chat_service.validate_message(body.message, rt.settings)
-    lease = await chat_service.begin_turn(rt, user_id=user_id, session_id=session_id)
+    lease = await chat_service.begin_turn(rt, token, session_id=session_id)
     turn = chat_service.run_turn(
-        rt, user_id=user_id, session_id=session_id, text=body.message, lease=lease, stream=True
+        rt, user_id=token.user_id, session_id=session_id, text=body.message, lease=lease, stream=True
     )
 
     async def events() -> AsyncIterator[str]:
