@@ -106,7 +106,9 @@ async def test_no_thread_or_memory_growth_over_200_turns(app, client, fake_llm):
         "200 turns with memory: threads / RSS growth after 100 and 200 turns",
         ", ".join(f"{t:+d} / {m:+.1f} MB" for t, m in marks),
     )
-    assert all(t <= 0 for t, _ in marks)
+    # Thread pools start their threads lazily, up to fixed sizes; a per-turn leak would show hundreds.
+    assert marks[0][0] <= app.state.settings.memory_workers
+    assert marks[1][0] == marks[0][0]
     # Allocators settle during the first hundred turns; after that the process must stay flat.
     assert marks[1][1] - marks[0][1] < 5
     assert (await client.get("/api/v1/memories", headers=auth(user))).json()["total"] == 220
