@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.models import AuditAction, Role
-from app.schemas.auth import Password
+from app.schemas.auth import Password, UserRead
 from app.schemas.common import CleanStr, PageParams
 
 
@@ -41,14 +41,7 @@ class AuditQuery(PageParams):
     action: AuditAction | None = None
 
 
-class AdminUserRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    email: str
-    role: Role
-    is_active: bool
-    created_at: datetime
+class AdminUserRead(UserRead):
     last_active: datetime | None = Field(default=None, description="time of their latest message")
 
 
