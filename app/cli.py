@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import getpass
-import os
 import sys
 
 from pydantic import TypeAdapter, ValidationError
@@ -15,8 +14,7 @@ from app.schema import upgrade_to_head
 from app.schemas.auth import Email, Password
 from app.services import admin as admin_service
 
-# Read here rather than through Settings: a one-off secret for this command, not service configuration.
-PASSWORD_ENV = "ADMIN_PASSWORD"
+PASSWORD_ENV = "ADMIN_PASSWORD"  # Settings.admin_password
 
 
 class CliError(Exception):
@@ -34,7 +32,8 @@ def read_password() -> str:
         if getpass.getpass("Repeat it: ") != password:
             raise CliError("The two passwords differ.")
     else:
-        password = os.environ.get(PASSWORD_ENV, "")
+        secret = get_settings().admin_password
+        password = secret.get_secret_value() if secret else ""
         if not password:
             raise CliError(f"No terminal to prompt on: set {PASSWORD_ENV} to the new admin's password.")
     try:
@@ -84,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         email: str = TypeAdapter(Email).validate_python(args.email)
     except ValidationError as exc:
         parser.error(f"--email: {_validation_message(exc)}")
+    # The result line and the exit status are the command's interface to the operator, not log events.
     try:
-        print(asyncio.run(create_admin(email)))
+        sys.stdout.write(asyncio.run(create_admin(email)) + "\n")
     except (CliError, AppError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 1
     return 0
 

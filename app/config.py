@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     release: str = "0.1.0"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(default=2, ge=1, le=64)  # gunicorn workers (app/gunicorn_conf.py)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: list[str] = []
 
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
     run_migrations_on_start: bool = True
 
     # --- auth
+    # Read only by `python -m app.cli create-admin` when it has no terminal to prompt on.
+    admin_password: SecretStr | None = None
     jwt_secret_key: SecretStr = SecretStr(DEV_SECRET)
     jwt_algorithm: str = "HS256"
     access_token_minutes: int = Field(default=60 * 24, ge=1)

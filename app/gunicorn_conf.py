@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 _settings = load_settings()
 
 bind = f"{_settings.host}:{_settings.port}"
-# The process count belongs to the server, not the app, so it is not a Settings field.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = _settings.web_concurrency
 # Deprecated in uvicorn in favour of the uvicorn-worker package, which is not in requirements.lock yet.
 worker_class = "uvicorn.workers.UvicornWorker"
 # A worker's boot counts against this: its lifespan may start the embedded PostgreSQL or wait for the

@@ -119,6 +119,7 @@ def main() -> None:
         str(settings.port),
         "--workers",
         str(args.workers),
+        "--no-access-log",  # the app logs one http.request line per request itself
     ]
     print(f"==> Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     server = subprocess.Popen(cmd, env=env, cwd=ROOT)

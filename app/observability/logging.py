@@ -50,3 +50,5 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every model and embedding call at INFO: one line per call, on the turn's path.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

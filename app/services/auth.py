@@ -126,11 +126,6 @@ def access_claims(token: str, settings: Settings) -> TokenClaims:
         raise UnauthorizedError("Invalid token") from exc
 
 
-def user_id_from_token(token: str, settings: Settings) -> uuid.UUID:
-    """The user id a valid access token names; whether that user may act is checked by the caller."""
-    return access_claims(token, settings).user_id
-
-
 def is_revoked(user: User, issued_at: datetime | None) -> bool:
     if user.tokens_valid_after is None:
         return False

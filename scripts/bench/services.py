@@ -87,6 +87,7 @@ class Services:
             **extra_env,
         }
         uvicorn = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST, "--port", str(port)]
+        uvicorn.append("--no-access-log")  # as scripts/run.py: the app logs each request itself
         t0 = time.perf_counter()
         self.app = self._spawn([sys.executable, *uvicorn], env, self.app_log)
         self._wait_ready(f"{self.app_url}/health", self.app, self.app_log, 180.0)

