@@ -7,6 +7,8 @@ Replies are deterministic from the last message:
 - anything else gets "Echo: <text>".
 Faults are queued with `script()` and consumed one per chat request: an HTTP status, a delay,
 or a stream cut after N chunks. Models whose name starts with "broken" always answer 500.
+`script_reply(text, when=...)` answers every later request whose last message contains all the
+given strings with that text, until `reset()` (the evals use it to script answers and judge scores).
 
 mem0's fact extraction (a `response_format=json_object` request) gets every `[remember:TEXT]` of
 its "New Messages" section as a memory; its faults are queued apart, with `script_extraction()`.
@@ -53,6 +55,7 @@ class FakeLLM:
         self.record = True
         self._faults: deque[Fault] = deque()
         self._extraction_faults: deque[Fault] = deque()
+        self._replies: list[tuple[tuple[str, ...], str]] = []
         self._lock = threading.Lock()
         self.closed_early = 0
         self._server: ThreadingHTTPServer | None = None
@@ -66,10 +69,21 @@ class FakeLLM:
         with self._lock:
             self._extraction_faults.extend(faults)
 
+    def script_reply(self, text: str, *, when: str | tuple[str, ...]) -> None:
+        """Rules are tried in the order given; mem0's extraction requests never match."""
+        with self._lock:
+            self._replies.append(((when,) if isinstance(when, str) else when, text))
+
+    def scripted_reply(self, messages: list[dict[str, Any]]) -> str | None:
+        last = str(messages[-1].get("content") or "") if messages else ""
+        with self._lock:
+            return next((text for when, text in self._replies if all(w in last for w in when)), None)
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
             self._extraction_faults.clear()
+            self._replies.clear()
             self.requests.clear()
             self.closed_early = 0
         self.record = True
@@ -221,6 +235,8 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 text, calls = fault.reply, []
             elif _is_extraction(body):
                 text, calls = extraction_reply(messages), []
+            elif (scripted := fake.scripted_reply(messages)) is not None:
+                text, calls = scripted, []
             else:
                 text, calls = reply_for(messages)
             if body.get("stream"):
