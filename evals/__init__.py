@@ -1,0 +1,1 @@
+"""Evals: run the agent on datasets or score recent Langfuse traces, then gate on the results."""

@@ -1,0 +1,159 @@
+"""Dataset mode: the real agent through the chat service, on the app's own lifespan (real checkpointer).
+
+Each case gets a fresh user, registered through the auth service and deleted afterwards with
+everything of theirs. A case's turns run in order; cases run side by side within a bound.
+"""
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+
+from app.config import Settings
+from app.errors import AppError
+from app.main import create_app
+from app.services import auth, chat, tokens
+from app.services import sessions as sessions_service
+from app.services.chat import ChatRuntime
+from app.services.tokens import TokenClaims
+from app.services.turn_events import TurnResult
+from evals.datasets import Case, Dataset
+from evals.records import ToolCall, TurnRecord
+
+log = structlog.get_logger(__name__)
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[ChatRuntime]:
+    """Everything the service builds at start-up (migrations, pools, graph, memory), then closed."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        runtime: ChatRuntime = app.state.chat
+        yield runtime
+
+
+@dataclass(frozen=True)
+class EvalUser:
+    id: uuid.UUID
+    claims: TokenClaims
+
+
+async def create_user(rt: ChatRuntime, run_id: str, case_id: str) -> EvalUser:
+    """Signed up and given a login session by the auth services; no password check is needed for a
+    user the evals just made (and none of the address-based lockout a real log-in is subject to)."""
+    email = f"eval-{run_id}-{case_id.lower()[:40]}@evals.example.com"
+    async with rt.db() as session:
+        user = await auth.register(session, rt.settings, email=email, password=secrets.token_urlsafe(24))
+        await session.commit()
+    pair = await tokens.open_login(rt.pool, rt.settings, user.id)
+    return EvalUser(user.id, tokens.decode(pair.access_token, rt.settings, kind=tokens.ACCESS))
+
+
+async def delete_user(rt: ChatRuntime, user_id: uuid.UUID) -> None:
+    if rt.memory is not None:
+        await rt.memory.idle()  # no extraction may land after the user is gone
+    async with rt.db() as session:
+        await auth.delete_account(session, user_id=user_id, stale_after=rt.stale_lease_after)
+        await session.commit()
+
+
+async def _new_session(rt: ChatRuntime, user_id: uuid.UUID, name: str) -> uuid.UUID:
+    async with rt.db() as session:
+        created = await sessions_service.create_session(session, user_id=user_id, name=f"eval {name}")
+        await session.commit()
+    return created.id
+
+
+async def _recalled(rt: ChatRuntime, thread_id: uuid.UUID) -> list[str]:
+    """The memories the recall node put into this turn's context, read back from its checkpoint."""
+    state = await rt.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+    return [str(m) for m in state.values.get("memories") or []]
+
+
+async def run_turn(rt: ChatRuntime, user: EvalUser, session_id: uuid.UUID, record: TurnRecord) -> None:
+    start = time.perf_counter()
+    try:
+        chat.validate_message(record.user, rt.settings)
+        lease = await chat.begin_turn(rt, user.claims, session_id=session_id)
+        result: TurnResult | None = None
+        turn = chat.run_turn(
+            rt, user_id=user.id, session_id=session_id, text=record.user, lease=lease, stream=False
+        )
+        async for event in turn:
+            if isinstance(event, TurnResult):
+                result = event
+        record.latency_ms = (time.perf_counter() - start) * 1000
+        if result is None:
+            record.error = "the agent ended the turn without a reply"
+            return
+        record.reply = result.reply
+        record.tokens = result.input_tokens + result.output_tokens
+        record.tool_calls = [ToolCall(c.name, c.args, c.result, c.is_error) for c in result.tool_calls]
+        if rt.memory is not None:
+            record.memories = await _recalled(rt, lease.thread_id)
+    except AppError as exc:
+        record.latency_ms = (time.perf_counter() - start) * 1000
+        record.error = f"{exc.error}: {exc.detail}"
+    except Exception as exc:
+        # A boundary: one broken turn is a failed `completed` check, not the end of a 50-case run.
+        log.warning("evals.turn_failed", case_id=record.case_id, turn=record.index, exc_info=exc)
+        record.latency_ms = (time.perf_counter() - start) * 1000
+        record.error = f"{type(exc).__name__}: {exc}"
+
+
+async def run_case(
+    rt: ChatRuntime, case: Case, *, run_id: str, on_turn: Callable[[], None]
+) -> list[TurnRecord]:
+    user = await create_user(rt, run_id, case.id)
+    records: list[TurnRecord] = []
+    try:
+        sessions: dict[str, uuid.UUID] = {}
+        history: dict[str, list[dict[str, str]]] = {}
+        previous: str | None = None
+        for index, turn in enumerate(case.turns):
+            if turn.session not in sessions:
+                sessions[turn.session] = await _new_session(rt, user.id, turn.session)
+                history[turn.session] = []
+            if previous is not None and turn.session != previous and rt.memory is not None:
+                # Memories are extracted after each reply, in the background: a new session must
+                # find what the earlier ones said, as it would for a user coming back later.
+                await rt.memory.idle()
+            previous = turn.session
+            record = TurnRecord(
+                case_id=case.id,
+                index=index,
+                category=case.category,
+                session=turn.session,
+                user=turn.user,
+                history=list(history[turn.session]),
+                expect=turn.expect,
+            )
+            await run_turn(rt, user, sessions[turn.session], record)
+            history[turn.session] += [
+                {"role": "user", "content": turn.user},
+                {"role": "assistant", "content": record.reply},
+            ]
+            records.append(record)
+            on_turn()
+    finally:
+        await delete_user(rt, user.id)
+    return records
+
+
+async def run_dataset(
+    rt: ChatRuntime, dataset: Dataset, *, concurrency: int, on_turn: Callable[[], None]
+) -> list[TurnRecord]:
+    run_id = uuid.uuid4().hex[:8]
+    bound = asyncio.Semaphore(concurrency)
+
+    async def one(case: Case) -> list[TurnRecord]:
+        async with bound:
+            return await run_case(rt, case, run_id=run_id, on_turn=on_turn)
+
+    per_case = await asyncio.gather(*(one(case) for case in dataset.cases))
+    return [record for records in per_case for record in records]
