@@ -1,0 +1,130 @@
+"""Trace mode against a loopback fake of Langfuse's public API: list, filter, score, write back."""
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals import traces
+from evals.cli import main
+from evals.metrics import JUDGED
+from tests.evals.conftest import THRESHOLDS, judge_requests, script_judge
+from tests.evals.langfuse_fake import PUBLIC_KEY, SECRET_KEY, FakeLangfuse, make_trace
+
+
+@pytest.fixture
+def langfuse(eval_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLangfuse]:
+    with FakeLangfuse() as fake:
+        monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
+        monkeypatch.setenv("LANGFUSE_SECRET_KEY", SECRET_KEY)
+        monkeypatch.setenv("LANGFUSE_HOST", fake.url)
+        yield fake
+
+
+def run(out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    args = ["traces", "--thresholds", str(THRESHOLDS), "--out", str(out), "--progress", "off", *extra]
+    code = main(args)
+    return code, json.loads((out / "report.json").read_text())
+
+
+def test_recent_traces_are_scored_and_the_scores_written_back(eval_env, fake_llm, langfuse, capsys):
+    tool_turn = make_trace(
+        user="What is 6*7?",
+        reply="It is 42.",
+        tools=(("calculator", {"expression": "6*7"}, "42"),),
+        memories=("Works as a nurse",),
+        history=(("user", "hello"), ("assistant", "Hi! How can I help?")),
+    )
+    plain = [
+        make_trace(user=f"question {i}", reply=f"answer {i}", age=timedelta(minutes=10 + i)) for i in range(3)
+    ]
+    old = make_trace(user="from last week", reply="old", age=timedelta(days=3))
+    staging = make_trace(user="staging turn", reply="x", tags=("env:staging",))
+    scored = make_trace(user="already scored", reply="y", age=timedelta(minutes=1))
+    scored["scores"] = [{"id": "s1", "name": "relevancy", "value": 1.0, "dataType": "NUMERIC"}]
+    langfuse.add(tool_turn, *plain, old, staging, scored)
+    script_judge(fake_llm)
+
+    code, report = run(
+        eval_env / "r1", "--since", "24h", "--tag", "env:production", "--limit", "3", "--unscored"
+    )
+    assert code == 0, report["gate"]
+    # Newest first, the already-scored one skipped, so a second page was needed for the third.
+    ids = [c["id"] for c in report["cases"]]
+    assert ids == [tool_turn["id"], plain[0]["id"], plain[1]["id"]]
+    lists = [q for method, path, q in langfuse.requests if path == "/api/public/traces"]
+    assert [q["page"] for q in lists] == [["1"], ["2"]]
+    assert all(
+        q["tags"] == ["env:production"] and q["name"] == ["chat.turn"] and "fromTimestamp" in q for q in lists
+    )
+
+    turn = report["cases"][0]["turns"][0]
+    assert (turn["user"], turn["reply"]) == ("What is 6*7?", "It is 42.")
+    assert turn["tool_calls"] == [
+        {"name": "calculator", "args": {"expression": "6*7"}, "result": "42", "is_error": False}
+    ]
+    assert turn["memories"] == ["Works as a nurse"]
+    assert turn["history"] == [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi! How can I help?"},
+    ]
+    assert (turn["latency_ms"], turn["tokens"]) == (1250.0, 150)
+    prompt = next(
+        r["messages"][-1]["content"]
+        for r in judge_requests(fake_llm)
+        if "Metric: hallucination" in r["messages"][-1]["content"]
+        and "What is 6*7?" in r["messages"][-1]["content"]
+    )
+    assert "Works as a nurse" in prompt and "calculator" in prompt and "42" in prompt
+
+    # Every measured score went back to its trace, with its reason, under a stable id.
+    written = langfuse.scores_of(tool_turn["id"])
+    # Traces carry no dataset expectations: only completion, cost and the judge's metrics apply.
+    assert set(written) == {"completed", "latency_ms", "tokens", *(m.name for m in JUDGED)}
+    relevancy = written["relevancy"]
+    assert relevancy["value"] == 0.9 and relevancy["dataType"] == "NUMERIC"
+    assert (
+        relevancy["comment"] == "scripted relevancy" and relevancy["metadata"]["judge_model"] == "fake-judge"
+    )
+    assert relevancy["id"] == traces.score_id(tool_turn["id"], "relevancy")
+    assert written["hallucination"]["metadata"]["higher_is_better"] is False
+    assert report["scores_written"] == 3 * len(written)
+    assert f"scores written to Langfuse: {3 * len(written)}" in capsys.readouterr().out
+
+    # Now all three are scored: an unscored-only run finds nothing new beyond the rest of the window.
+    asked = len(judge_requests(fake_llm))
+    code, again = run(
+        eval_env / "r2", "--since", "24h", "--tag", "env:production", "--limit", "3", "--unscored"
+    )
+    assert code == 0
+    assert [c["id"] for c in again["cases"]] == [plain[2]["id"]]
+    assert len(judge_requests(fake_llm)) == asked + 5
+
+
+def test_no_write_scores_without_touching_langfuse(eval_env, fake_llm, langfuse):
+    langfuse.add(make_trace(user="hi", reply="hello"))
+    script_judge(fake_llm)
+    code, report = run(eval_env / "r", "--no-write", "--metrics", "relevancy,latency_ms")
+    assert code == 0
+    assert report["summary"]["turns"] == 1 and set(report["metrics"]) == {"relevancy", "latency_ms"}
+    assert not langfuse.scores
+    assert not [r for r in langfuse.requests if r[0] == "POST"]
+
+
+def test_wrong_keys_are_a_clear_error(eval_env, langfuse, monkeypatch, capsys):
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-wrong")
+    assert main(["traces", "--out", str(eval_env / "r"), "--metrics", "deterministic"]) == 2
+    err = capsys.readouterr().err
+    assert "refused the keys (HTTP 401)" in err and "Traceback" not in err
+
+
+def test_a_trace_without_tools_or_memories_still_converts():
+    trace = make_trace(user="hello", reply="hi there")
+    trace["output"] = "hi there"  # a plain string output, as a non-graph trace would have
+    del trace["observations"][0]
+    record = traces.to_record(trace)
+    assert (record.user, record.reply, record.memories, record.tool_calls) == ("hello", "hi there", [], [])
+    assert record.tokens == 150 and record.error is None
