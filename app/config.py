@@ -1,13 +1,14 @@
 """Settings from the environment and `.env.<APP_ENV>` files."""
 
 import os
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-in-production-0123456789"
@@ -19,6 +20,30 @@ class Environment(StrEnum):
     staging = "staging"
     production = "production"
     test = "test"
+
+
+class Rate(NamedTuple):
+    requests: int
+    seconds: int
+
+
+_RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _parse_rate(value: Any) -> Any:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)\s*", value)
+        if match is None or int(match[1]) < 1:
+            raise ValueError("a rate is written as COUNT/UNIT, e.g. 10/minute (second, minute, hour or day)")
+        return Rate(int(match[1]), _RATE_UNITS[match[2]])
+    return value
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+# NoDecode: the environment holds "10/minute", not JSON.
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_parse_rate)]
+# The limits a route can name; each is the setting RATE_LIMIT_<NAME>.
+RATE_LIMIT_NAMES = ("login", "register", "refresh", "chat", "stream", "memories", "admin", "api")
 
 
 def _env_files() -> tuple[Path, ...]:
@@ -56,8 +81,39 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     jwt_secret_key: SecretStr = SecretStr(DEV_SECRET)
     jwt_algorithm: str = "HS256"
-    access_token_minutes: int = Field(default=60 * 24, ge=1)
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=30, ge=1)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    # Failed log-ins, per account and per client address: past the threshold each further failure
+    # locks for LOGIN_LOCKOUT_SECONDS, doubled per failure up to the maximum. Failures older than the
+    # window are forgotten.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_ip_max_failures: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_lockout_seconds: int = Field(default=30, ge=1)
+    login_lockout_max_seconds: int = Field(default=3600, ge=1)
+
+    # --- rate limits, counted in PostgreSQL so they hold across workers and replicas
+    rate_limit_enabled: bool = True
+    # Unset: the client address is the TCP peer. Behind a proxy, name the header it sets (for example
+    # X-Forwarded-For) and how many proxies append to it; a header the proxy does not set is ignored.
+    trusted_proxy_header: str | None = None
+    trusted_proxy_hops: int = Field(default=1, ge=1, le=10)
+    rate_limit_login: RateSetting = Rate(10, 60)
+    rate_limit_register: RateSetting = Rate(10, 3600)
+    rate_limit_refresh: RateSetting = Rate(30, 60)
+    rate_limit_chat: RateSetting = Rate(30, 60)
+    rate_limit_stream: RateSetting = Rate(30, 60)
+    rate_limit_memories: RateSetting = Rate(120, 60)
+    rate_limit_admin: RateSetting = Rate(300, 60)
+    rate_limit_api: RateSetting = Rate(600, 60)  # every other /api/v1 route
+
+    # --- quotas (None: unlimited; an admin can override them per user) and resource limits
+    quota_messages_per_day: int | None = Field(default=1000, ge=0)
+    quota_tokens_per_day: int | None = Field(default=2_000_000, ge=0)
+    # Turns in progress, streamed or not, per user and on the whole service.
+    max_streams_per_user: int = Field(default=3, ge=1)
+    max_streams_total: int = Field(default=200, ge=1)
 
     # --- LLM (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None
@@ -122,6 +178,19 @@ class Settings(BaseSettings):
     # Set in the environment (prometheus-client reads it itself) to share metrics across gunicorn workers.
     prometheus_multiproc_dir: Path | None = None
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        # Browsers send credentials (the Authorization header) cross-origin only to origins named
+        # here: a wildcard would let any site act with a visitor's token.
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"CORS_ORIGINS entries are origins like https://app.example.com (no '*', path or "
+                    f"trailing slash); got {origin!r}"
+                )
+        return origins
+
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> "Settings":
         secret = self.jwt_secret_key.get_secret_value()
@@ -132,6 +201,10 @@ class Settings(BaseSettings):
                 "JWT_SECRET_KEY must be set to a random value of at least 32 characters in production"
             )
         return self
+
+    def rate(self, name: str) -> Rate:
+        rate: Rate = getattr(self, f"rate_limit_{name}")
+        return rate
 
     @property
     def llm_configured(self) -> bool:

@@ -1,5 +1,7 @@
 """One error type for the whole service; the API layer renders it as {"error", "detail"}."""
 
+import math
+
 
 class AppError(Exception):
     status_code = 400
@@ -70,3 +72,23 @@ class MemoryDisabledError(AppError):
 
     def __init__(self) -> None:
         super().__init__("Long-term memory is turned off on this server (MEMORY_ENABLED=false).")
+
+
+class TooManyRequestsError(AppError):
+    status_code = 429
+    error = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+class LoginLockedError(TooManyRequestsError):
+    error = "login_locked"
+
+
+class QuotaExceededError(TooManyRequestsError):
+    error = "quota_exceeded"
+
+
+class TooManyStreamsError(TooManyRequestsError):
+    error = "too_many_streams"

@@ -1,5 +1,7 @@
 """create_app(): the FastAPI application; its lifespan builds and closes every long-lived thing."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +26,7 @@ from app.observability.logging import configure_logging
 from app.observability.pools import pool_reader
 from app.observability.runtime import Telemetry, open_telemetry
 from app.schema import head_revision, upgrade_to_head
+from app.services import housekeeping
 from app.services.chat import ChatRuntime
 
 log = structlog.get_logger(__name__)
@@ -49,6 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         memory: MemoryStore | None = None
         telemetry: Telemetry | None = None
+        sweeper: asyncio.Task[None] | None = None
         try:
             telemetry = open_telemetry(
                 settings,
@@ -79,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 callbacks=telemetry.callbacks,
                 tracing=telemetry.tracing,
             )
+            sweeper = asyncio.create_task(housekeeping.run(checkpoint_pool, settings))
             log.info(
                 "app.started",
                 env=settings.app_env.value,
@@ -88,6 +93,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if memory is not None:
                 await memory.close()  # drains pending extractions while the pools are still open
             if telemetry is not None:

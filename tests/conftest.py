@@ -67,6 +67,10 @@ def make_settings(pg_url: str, fake_llm: FakeLLM, **overrides: Any) -> Settings:
         "llm_total_timeout": 20.0,
         "db_pool_size": 5,
         "checkpoint_pool_size": 5,
+        # The shared app serves every test's users from one address: the limits would trip across
+        # unrelated tests. tests/api/test_limits.py runs them with their defaults.
+        "rate_limit_enabled": False,
+        "login_ip_max_failures": 10_000,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.errors import UnauthorizedError
 from app.models import User
-from app.services import auth as auth_service
+from app.services import tokens
 from app.services.chat import ChatRuntime
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -53,22 +53,22 @@ SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 async def get_token_claims(
     token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep
-) -> auth_service.TokenClaims:
+) -> tokens.TokenClaims:
     """The token's user and issue time, unchecked against the database: for routes whose own
     statement checks the user is active and the token not revoked (a chat turn takes its lease so)."""
     if not token:
         raise UnauthorizedError()
-    claims = auth_service.access_claims(token, settings)
+    claims = tokens.decode(token, settings, kind=tokens.ACCESS)
     # Every later log line of this request carries it (CurrentUser builds on this dependency).
     structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))
     return claims
 
 
-TokenClaims = Annotated[auth_service.TokenClaims, Depends(get_token_claims)]
+TokenClaims = Annotated[tokens.TokenClaims, Depends(get_token_claims)]
 
 
 async def get_current_user(claims: TokenClaims, chat: ChatRuntimeDep) -> User:
-    return await auth_service.active_user(chat.pool, claims.user_id, issued_at=claims.issued_at)
+    return await tokens.active_user(chat.pool, claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,17 +1,23 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from app.models.audit import AuditAction, AuditLog
+from app.models.auth import AuthSession, LoginFailure
 from app.models.chat import ChatSession, Message, Thread
+from app.models.limits import DailyUsage, RateLimitCounter
 from app.models.memory import MemoryHistory, MemoryMessage
 from app.models.user import Role, User
 
 __all__ = [
     "AuditAction",
     "AuditLog",
+    "AuthSession",
     "ChatSession",
+    "DailyUsage",
+    "LoginFailure",
     "MemoryHistory",
     "MemoryMessage",
     "Message",
+    "RateLimitCounter",
     "Role",
     "Thread",
     "User",

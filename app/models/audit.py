@@ -18,6 +18,7 @@ class AuditAction(StrEnum):
     password_reset = "user.password_reset"
     role_changed = "user.role_changed"
     deleted = "user.deleted"
+    quota_changed = "user.quota_changed"
 
 
 class AuditLog(SQLModel, table=True):

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field
@@ -30,6 +30,10 @@ class Thread(SQLModel, table=True):
     """
 
     __tablename__ = "thread"
+    # The runs in progress, counted on every turn for the concurrency limits.
+    __table_args__ = (
+        Index("ix_thread_running", "run_started_at", postgresql_where=text("run_id IS NOT NULL")),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     session_id: uuid.UUID = Field(

@@ -32,6 +32,8 @@ class UserRow:
     role: str
     is_active: bool
     created_at: datetime
+    daily_message_quota: int | None
+    daily_token_quota: int | None
     last_active: datetime | None
 
 
@@ -92,7 +94,16 @@ async def search(
     )
     conditions = _conditions(f)
     query: Select[Any] = (
-        select(_user.c.id, _user.c.email, _user.c.role, _user.c.is_active, _user.c.created_at, last_active)
+        select(
+            _user.c.id,
+            _user.c.email,
+            _user.c.role,
+            _user.c.is_active,
+            _user.c.created_at,
+            _user.c.daily_message_quota,
+            _user.c.daily_token_quota,
+            last_active,
+        )
         .where(*conditions)
         .order_by(*ordering)
         .limit(limit)

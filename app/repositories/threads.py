@@ -70,3 +70,18 @@ async def lease_all_for_user(
         .returning(_thread.c.id)
     )
     return thread_ids if len(result.all()) == len(thread_ids) else None
+
+
+async def count_running(
+    session: AsyncSession, *, stale_after: timedelta, user_id: uuid.UUID | None = None
+) -> int:
+    """Runs in progress (live leases), of one user or of everyone."""
+    query = (
+        select(func.count())
+        .select_from(_thread)
+        .where(_thread.c.run_id.is_not(None), _thread.c.run_started_at >= func.now() - stale_after)
+    )
+    if user_id is not None:
+        owned = select(_session.c.id).where(_session.c.user_id == user_id)
+        query = query.where(_thread.c.session_id.in_(owned))
+    return int((await session.execute(query)).scalar_one())

@@ -7,21 +7,40 @@ turn's latency is the product. Everything else goes through SQLAlchemy.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Json
 
+# The checks of a turn's start, all in the statement that takes the lease: the user is active, the
+# token's login is live and not older than a revocation, the session is theirs, the thread free,
+# the day's quota not used up, and fewer turns than the limits run for the user and in total. Two
+# turns starting at the same instant may both pass a count; the limits can be exceeded by as many
+# turns as race, never by more.
 _TAKE_LEASE = """
 UPDATE thread SET run_id = %(run_id)s, run_started_at = now()
-FROM session
+FROM session, "user" u
 WHERE thread.session_id = session.id
   AND session.id = %(session_id)s
   AND session.user_id = %(user_id)s
   AND (thread.run_id IS NULL OR thread.run_started_at < now() - %(stale_after)s)
-  AND EXISTS (SELECT 1 FROM "user" WHERE "user".id = %(user_id)s AND "user".is_active
-              AND ("user".tokens_valid_after IS NULL OR "user".tokens_valid_after <= %(issued_at)s))
+  AND u.id = %(user_id)s AND u.is_active
+  AND (u.tokens_valid_after IS NULL OR u.tokens_valid_after <= %(issued_at)s)
+  AND EXISTS (SELECT 1 FROM auth_session a WHERE a.id = %(login_id)s AND a.user_id = %(user_id)s)
+  AND NOT EXISTS (
+      SELECT 1 FROM usage_daily d WHERE d.user_id = %(user_id)s AND d.day = %(day)s
+        AND (d.messages >= coalesce(u.daily_message_quota, %(message_quota)s)
+             OR d.tokens >= coalesce(u.daily_token_quota, %(token_quota)s)))
+  AND (SELECT count(*) FROM (
+          SELECT 1 FROM thread t JOIN session s ON s.id = t.session_id
+          WHERE t.run_id IS NOT NULL AND t.run_started_at >= now() - %(stale_after)s
+            AND s.user_id = %(user_id)s
+          LIMIT %(per_user)s) AS mine) < %(per_user)s
+  AND (SELECT count(*) FROM (
+          SELECT 1 FROM thread t
+          WHERE t.run_id IS NOT NULL AND t.run_started_at >= now() - %(stale_after)s
+          LIMIT %(total)s) AS running) < %(total)s
 RETURNING thread.id, thread.checkpoint_id
 """
 
@@ -56,9 +75,24 @@ WITH released AS (
     ) AS v (n, role, content, tool_calls, input_tokens, output_tokens)
     ORDER BY v.n
     RETURNING id
+), counted AS (
+    INSERT INTO usage_daily (user_id, day, messages, tokens)
+    SELECT %(user_id)s, %(day)s, 1, %(input_tokens)s::bigint + %(output_tokens)s::bigint FROM released
+    ON CONFLICT (user_id, day) DO UPDATE
+    SET messages = usage_daily.messages + 1, tokens = usage_daily.tokens + EXCLUDED.tokens
 )
 SELECT max(id) AS last_id FROM inserted
 """
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    """What a user may start; None quotas are unlimited (a user's own override still applies)."""
+
+    message_quota: int | None
+    token_quota: int | None
+    per_user: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -72,14 +106,16 @@ async def take_lease(
     *,
     session_id: uuid.UUID,
     user_id: uuid.UUID,
-    issued_at: datetime | None,
+    login_id: uuid.UUID,
+    issued_at: datetime,
     run_id: uuid.UUID,
     stale_after: timedelta,
+    limits: TurnLimits,
+    day: date,
 ) -> Lease | None:
-    """Active user, ownership and a free thread, checked and leased in one statement.
+    """Every check of _TAKE_LEASE, and the lease, in one statement.
 
-    None when the user is gone or disabled, the session is missing or not theirs, or a live run
-    holds the thread; the caller tells those apart (rare, so it may cost more).
+    None when any check fails; the caller tells them apart (rare, so it may cost more).
     """
     cur = await conn.execute(
         _TAKE_LEASE,
@@ -87,8 +123,14 @@ async def take_lease(
             "run_id": run_id,
             "session_id": session_id,
             "user_id": user_id,
+            "login_id": login_id,
             "issued_at": issued_at,
             "stale_after": stale_after,
+            "day": day,
+            "message_quota": limits.message_quota,
+            "token_quota": limits.token_quota,
+            "per_user": limits.per_user,
+            "total": limits.total,
         },
     )
     row = await cur.fetchone()
@@ -99,6 +141,7 @@ async def record_turn(
     conn: AsyncConnection[Any],
     *,
     thread_id: uuid.UUID,
+    user_id: uuid.UUID,
     run_id: uuid.UUID,
     checkpoint_id: str | None,
     user_text: str,
@@ -109,7 +152,8 @@ async def record_turn(
     now: datetime,
 ) -> int | None:
     """Append the user message and the reply, release the lease, move the checkpoint pointer,
-    and prune the thread's older checkpoints, so storage per thread stays bounded too.
+    prune the thread's older checkpoints, so storage per thread stays bounded too, and count the
+    turn and its tokens towards the user's day (`now`'s UTC date).
 
     The messages are inserted only if this run still holds the lease, which the same statement
     releases. Returns the reply's id, or None when the lease was lost (the session was deleted
@@ -119,6 +163,8 @@ async def record_turn(
         _RECORD_TURN,
         {
             "thread_id": thread_id,
+            "user_id": user_id,
+            "day": now.astimezone(UTC).date(),
             "run_id": run_id,
             "checkpoint_id": checkpoint_id,
             "user_text": user_text,

@@ -15,16 +15,25 @@ async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-_LOAD = """
-SELECT id, email, hashed_password, is_active, role, tokens_valid_after, created_at FROM "user" WHERE id = %s
+_LOAD_FOR_TOKEN = """
+SELECT id, email, hashed_password, is_active, role, tokens_valid_after, daily_message_quota,
+       daily_token_quota, created_at,
+       EXISTS (SELECT 1 FROM auth_session a WHERE a.id = %(login_id)s AND a.user_id = u.id) AS login_live
+FROM "user" u WHERE id = %(user_id)s
 """
 
 
-async def load(conn: PgConnection[Any], user_id: uuid.UUID) -> User | None:
-    """A detached User by id, on the autocommit psycopg pool: it runs on every authenticated request."""
-    cur = await conn.execute(_LOAD, (user_id,))
+async def load_for_token(
+    conn: PgConnection[Any], user_id: uuid.UUID, login_id: uuid.UUID
+) -> tuple[User, bool] | None:
+    """A detached User by id, and whether the token's login is still live; on the autocommit
+    psycopg pool, in one statement: it runs on every authenticated request."""
+    cur = await conn.execute(_LOAD_FOR_TOKEN, {"user_id": user_id, "login_id": login_id})
     row = await cur.fetchone()
-    return None if row is None else User.model_validate(row)
+    if row is None:
+        return None
+    live = bool(row.pop("login_live"))
+    return User.model_validate(row), live
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:

@@ -43,6 +43,8 @@ class AuditQuery(PageParams):
 
 class AdminUserRead(UserRead):
     last_active: datetime | None = Field(default=None, description="time of their latest message")
+    daily_message_quota: int | None = Field(default=None, description="override; null: the server's default")
+    daily_token_quota: int | None = Field(default=None, description="override; null: the server's default")
 
 
 class UsageRead(BaseModel):
@@ -54,8 +56,26 @@ class UsageRead(BaseModel):
     output_tokens: int
 
 
+class QuotaRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    messages_per_day: int | None = Field(description="in force (override or default); null: unlimited")
+    tokens_per_day: int | None = Field(description="in force (override or default); null: unlimited")
+    messages_today: int
+    tokens_today: int
+    resets_at: datetime
+
+
 class AdminUserDetail(AdminUserRead):
     usage: UsageRead
+    quota: QuotaRead
+
+
+class QuotaUpdate(BaseModel):
+    """Both fields are required; null returns that quota to the server's default."""
+
+    messages_per_day: int | None = Field(ge=0, le=1_000_000_000)
+    tokens_per_day: int | None = Field(ge=0, le=10**15)
 
 
 class RoleUpdate(BaseModel):

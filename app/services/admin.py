@@ -14,20 +14,33 @@ from app.errors import ConflictError, NotFoundError
 from app.models import AuditAction, AuditLog, ChatSession, Role, User
 from app.repositories import admin_users as admin_repo
 from app.repositories import audit as audit_repo
+from app.repositories import auth_sessions as logins_repo
 from app.repositories import sessions as sessions_repo
+from app.repositories import usage as usage_repo
 from app.repositories import users as users_repo
 from app.repositories.admin_users import Usage, UserRow
 from app.repositories.admin_users import UserFilter as UserFilter  # re-exported for the api layer
 from app.services import auth as auth_service
+from app.services.leases import coalesce, next_day_start
 from app.services.sessions import Page
 
 LAST_ADMIN = "This would leave no active admin: promote or enable another admin first."
 
 
 @dataclass(frozen=True)
+class Quota:
+    messages_per_day: int | None  # in force: the user's override, else the server's default
+    tokens_per_day: int | None
+    messages_today: int
+    tokens_today: int
+    resets_at: datetime
+
+
+@dataclass(frozen=True)
 class UserDetail:
     user: User
     usage: Usage
+    quota: Quota
 
 
 async def _audit(
@@ -67,11 +80,20 @@ async def list_users(
     return Page(items, total, limit, offset)
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserDetail:
+async def get_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> UserDetail:
     user = await users_repo.get_by_id(session, user_id)
     if user is None:
         raise NotFoundError("User not found")
-    return UserDetail(user, await admin_repo.usage(session, user_id))
+    now = datetime.now(UTC)
+    today = await usage_repo.on_day(session, user_id, now.date())
+    quota = Quota(
+        messages_per_day=coalesce(user.daily_message_quota, settings.quota_messages_per_day),
+        tokens_per_day=coalesce(user.daily_token_quota, settings.quota_tokens_per_day),
+        messages_today=today.messages,
+        tokens_today=today.tokens,
+        resets_at=next_day_start(now),
+    )
+    return UserDetail(user, await admin_repo.usage(session, user_id), quota)
 
 
 async def list_user_sessions(
@@ -84,11 +106,14 @@ async def list_user_sessions(
 
 
 async def set_active(session: AsyncSession, *, actor: User, user_id: uuid.UUID, active: bool) -> User:
-    """Enable or disable; a disabled user's tokens fail on their next request (CurrentUser checks)."""
+    """Enable or disable. Disabling revokes every login: the user's tokens fail on their next request
+    and do not come back with a later enable."""
     user = await _target(session, user_id, guard_last_admin=not active)
     was_active = user.is_active
     user.is_active = active
     await admin_repo.save(session, user)
+    if not active:
+        await logins_repo.revoke_all_in(session, user.id)
     await _audit(
         session, actor, AuditAction.enabled if active else AuditAction.disabled, user, was_active=was_active
     )
@@ -98,14 +123,41 @@ async def set_active(session: AsyncSession, *, actor: User, user_id: uuid.UUID, 
 async def reset_password(
     session: AsyncSession, settings: Settings, *, actor: User, user_id: uuid.UUID, password: str
 ) -> None:
-    """Set a new password and revoke every token issued before now."""
+    """Set a new password and revoke every login and every token issued before now."""
     hashed = await asyncio.to_thread(auth_service.hash_password, password, rounds=settings.bcrypt_rounds)
     user = await _target(session, user_id)
     user.hashed_password = hashed
     # The application's clock, the one that stamps iat on tokens, not the database's.
     user.tokens_valid_after = datetime.now(UTC)
     await admin_repo.save(session, user)
+    await logins_repo.revoke_all_in(session, user.id)
     await _audit(session, actor, AuditAction.password_reset, user)
+
+
+async def set_quota(
+    session: AsyncSession,
+    *,
+    actor: User,
+    user_id: uuid.UUID,
+    messages_per_day: int | None,
+    tokens_per_day: int | None,
+) -> User:
+    """The user's own daily quotas; None returns them to the server's defaults."""
+    user = await _target(session, user_id)
+    previous = {"messages_per_day": user.daily_message_quota, "tokens_per_day": user.daily_token_quota}
+    user.daily_message_quota = messages_per_day
+    user.daily_token_quota = tokens_per_day
+    await admin_repo.save(session, user)
+    await _audit(
+        session,
+        actor,
+        AuditAction.quota_changed,
+        user,
+        previous=previous,
+        messages_per_day=messages_per_day,
+        tokens_per_day=tokens_per_day,
+    )
+    return user
 
 
 async def set_role(session: AsyncSession, *, actor: User, user_id: uuid.UUID, role: Role) -> User:

@@ -1,32 +1,25 @@
-"""Sign-up, log-in and access tokens."""
+"""Sign-up, log-in, password changes and account deletion."""
 
 import asyncio
 import base64
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import bcrypt
-import jwt
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.errors import ConflictError, ThreadBusyError, UnauthorizedError
+from app.errors import ConflictError, ForbiddenError, ThreadBusyError, UnauthorizedError
 from app.models import User
+from app.repositories import auth_sessions as logins_repo
 from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import threads as threads_repo
 from app.repositories import users as users_repo
-
-ACCESS = "access"
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    token: str
-    expires_at: datetime
+from app.services import lockout, tokens
+from app.services.tokens import TokenPair
 
 
 def _prehash(password: str) -> bytes:
@@ -73,10 +66,13 @@ async def register(session: AsyncSession, settings: Settings, *, email: str, pas
 
 
 async def authenticate(
-    db: async_sessionmaker[AsyncSession], settings: Settings, *, email: str, password: str
+    db: async_sessionmaker[AsyncSession], settings: Settings, *, email: str | None, password: str
 ) -> User:
-    async with db() as session:  # closed before bcrypt runs: no connection waits on it
-        user = await users_repo.get_by_email(session, email)
+    """`email` None: what was typed is no address at all; it fails like an unknown one, bcrypt included."""
+    user = None
+    if email is not None:
+        async with db() as session:  # closed before bcrypt runs: no connection waits on it
+            user = await users_repo.get_by_email(session, email)
     hashed = user.hashed_password if user else None
     valid = await asyncio.to_thread(_check_password, password, hashed, settings.bcrypt_rounds)
     if user is None or not valid or not user.is_active:
@@ -84,64 +80,61 @@ async def authenticate(
     return user
 
 
-def issue_access_token(user: User, settings: Settings) -> AccessToken:
-    now = datetime.now(UTC)
-    expires_at = now + timedelta(minutes=settings.access_token_minutes)
-    # iat keeps its microseconds (a NumericDate may be fractional): a token issued just after a
-    # password reset, within the same second, must still count as newer than the reset.
-    claims = {
-        "sub": str(user.id),
-        "type": ACCESS,
-        "iat": now.timestamp(),
-        "exp": expires_at,
-        "jti": uuid.uuid4().hex,
-    }
-    token = jwt.encode(claims, settings.jwt_secret_key.get_secret_value(), algorithm=settings.jwt_algorithm)
-    return AccessToken(token=token, expires_at=expires_at.replace(microsecond=0))
+async def log_in(
+    db: async_sessionmaker[AsyncSession],
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    *,
+    username: str,
+    email: str | None,
+    password: str,
+    address: str,
+) -> TokenPair:
+    """Check the lock, then the password; a failure counts against the account and the address.
 
-
-@dataclass(frozen=True)
-class TokenClaims:
-    user_id: uuid.UUID
-    issued_at: datetime | None  # None for a token without iat: older than any revocation
-
-
-def access_claims(token: str, settings: Settings) -> TokenClaims:
-    """The claims of a valid access token; whether its user may act is checked by the caller."""
+    `username` is what the client typed, `email` its normalised address (None when it is none):
+    the lock is keyed by the former, so it works alike for any string.
+    """
+    account = email or username
+    await lockout.ensure_unlocked(pool, email=account, address=address)
     try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret_key.get_secret_value(),
-            algorithms=[settings.jwt_algorithm],
-            options={"require": ["sub", "exp", "type"]},
-        )
-        if claims["type"] != ACCESS:
-            raise UnauthorizedError("Invalid token type")
-        iat = claims.get("iat")  # PyJWT has checked it is a number and not in the future
-        issued_at = None if iat is None else datetime.fromtimestamp(float(iat), UTC)
-        return TokenClaims(uuid.UUID(claims["sub"]), issued_at)
-    except jwt.ExpiredSignatureError as exc:
-        raise UnauthorizedError("Token has expired") from exc
-    except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as exc:
-        raise UnauthorizedError("Invalid token") from exc
+        user = await authenticate(db, settings, email=email, password=password)
+    except UnauthorizedError:
+        await lockout.record_failure(pool, settings, email=account, address=address)
+        raise
+    await lockout.clear_account(pool, email=account)
+    return await tokens.open_login(pool, settings, user.id)
 
 
-def is_revoked(user: User, issued_at: datetime | None) -> bool:
-    if user.tokens_valid_after is None:
-        return False
-    return issued_at is None or issued_at < user.tokens_valid_after
+async def change_password(
+    db: async_sessionmaker[AsyncSession],
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    *,
+    user: User,
+    current: str,
+    new: str,
+    address: str,
+) -> TokenPair:
+    """Set a new password and revoke every login of the user; returns tokens for a fresh login.
 
-
-async def active_user(pool: AsyncConnectionPool, user_id: uuid.UUID, *, issued_at: datetime | None) -> User:
-    """The token's user, if it still exists, is active and has not revoked tokens issued at
-    `issued_at`; one pooled autocommit statement by primary key."""
-    async with pool.connection() as conn:
-        user = await users_repo.load(conn, user_id)
-    if user is None or not user.is_active:
-        raise UnauthorizedError("Invalid token")
-    if is_revoked(user, issued_at):
-        raise UnauthorizedError("Token has been revoked")
-    return user
+    A wrong current password counts as a failed log-in: a stolen access token must not turn into
+    an unlimited password oracle.
+    """
+    await lockout.ensure_unlocked(pool, email=user.email, address=address)
+    if not await asyncio.to_thread(_check_password, current, user.hashed_password, settings.bcrypt_rounds):
+        await lockout.record_failure(pool, settings, email=user.email, address=address)
+        raise ForbiddenError("The current password is incorrect")
+    hashed = await asyncio.to_thread(hash_password, new, rounds=settings.bcrypt_rounds)
+    async with db() as session, session.begin():
+        stored = await users_repo.get_by_id(session, user.id)
+        if stored is None:
+            raise UnauthorizedError("Invalid token")
+        stored.hashed_password = hashed
+        # The application's clock, the one that stamps iat on tokens, not the database's.
+        stored.tokens_valid_after = datetime.now(UTC)
+        await logins_repo.revoke_all_in(session, user.id)
+    return await tokens.open_login(pool, settings, user.id)
 
 
 async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, stale_after: timedelta) -> None:

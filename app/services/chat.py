@@ -22,10 +22,11 @@ from app.agent.state import Context
 from app.config import Settings
 from app.errors import AgentError, AppError, ValidationFailedError
 from app.observability.tracing import Tracing
+from app.repositories.turns import TurnLimits
 from app.services import leases
-from app.services.auth import TokenClaims
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
+from app.services.tokens import TokenClaims
 from app.services.turn_events import Restart, Token, ToolEvent, TurnCollector, TurnResult, content_text
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,16 @@ class ChatRuntime:
     def stale_lease_after(self) -> timedelta:
         return timedelta(seconds=self.settings.llm_total_timeout + 30)
 
+    @property
+    def limits(self) -> TurnLimits:
+        s = self.settings
+        return TurnLimits(
+            message_quota=s.quota_messages_per_day,
+            token_quota=s.quota_tokens_per_day,
+            per_user=s.max_streams_per_user,
+            total=s.max_streams_total,
+        )
+
 
 def validate_message(text: str, settings: Settings) -> None:
     if not text.strip():
@@ -59,14 +70,9 @@ def validate_message(text: str, settings: Settings) -> None:
 
 
 async def begin_turn(rt: ChatRuntime, token: TokenClaims, *, session_id: uuid.UUID) -> leases.Lease:
-    """The lease statement also checks the user is active and has not revoked the token."""
+    """The lease statement also checks the user and token, quotas and the concurrency limits."""
     return await leases.take(
-        rt.pool,
-        rt.db,
-        user_id=token.user_id,
-        issued_at=token.issued_at,
-        session_id=session_id,
-        stale_after=rt.stale_lease_after,
+        rt.pool, rt.db, token=token, session_id=session_id, stale_after=rt.stale_lease_after, limits=rt.limits
     )
 
 

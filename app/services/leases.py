@@ -6,20 +6,30 @@ while the model thinks: each step is a short statement or transaction of its own
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import anyio
 import structlog
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.errors import NotFoundError, ThreadBusyError, UnauthorizedError
+from app.errors import (
+    NotFoundError,
+    QuotaExceededError,
+    ThreadBusyError,
+    TooManyStreamsError,
+    UnauthorizedError,
+)
+from app.models import AuthSession
 from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
 from app.repositories import turns as turns_repo
+from app.repositories import usage as usage_repo
 from app.repositories import users as users_repo
-from app.services import auth as auth_rules
+from app.repositories.turns import TurnLimits
+from app.services import tokens
+from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
 
 log = structlog.get_logger(__name__)
@@ -28,43 +38,95 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Lease:
     thread_id: uuid.UUID
+    user_id: uuid.UUID
     run_id: uuid.UUID
     checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
     settled: bool = False  # completed or abandoned by this process: nothing left to release
+
+
+def next_day_start(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
 
 
 async def take(
     pool: AsyncConnectionPool,
     db: async_sessionmaker[AsyncSession],
     *,
-    user_id: uuid.UUID,
-    issued_at: datetime | None,
+    token: TokenClaims,
     session_id: uuid.UUID,
     stale_after: timedelta,
+    limits: TurnLimits,
 ) -> Lease:
-    """Take the lease; the same statement checks the user is active, has not revoked tokens issued
-    at `issued_at`, and owns the session."""
+    """Take the lease; the same statement checks the user, the token, ownership, quotas and the
+    concurrency limits (turns._TAKE_LEASE)."""
     run_id = uuid.uuid4()
+    now = datetime.now(UTC)
     async with pool.connection() as conn:
         taken = await turns_repo.take_lease(
             conn,
             session_id=session_id,
-            user_id=user_id,
-            issued_at=issued_at,
+            user_id=token.user_id,
+            login_id=token.login_id,
+            issued_at=token.issued_at,
             run_id=run_id,
             stale_after=stale_after,
+            limits=limits,
+            day=now.date(),
         )
     if taken is not None:
-        return Lease(taken.thread_id, run_id, taken.checkpoint_id)
+        return Lease(taken.thread_id, token.user_id, run_id, taken.checkpoint_id)
+    await _refusal(db, token, session_id=session_id, stale_after=stale_after, limits=limits, now=now)
+    raise ThreadBusyError()
+
+
+async def _refusal(
+    db: async_sessionmaker[AsyncSession],
+    token: TokenClaims,
+    *,
+    session_id: uuid.UUID,
+    stale_after: timedelta,
+    limits: TurnLimits,
+    now: datetime,
+) -> None:
+    """Raise the error for whichever check refused the lease; return when only the thread was busy."""
     async with db() as session:
-        user = await users_repo.get_by_id(session, user_id)
+        user = await users_repo.get_by_id(session, token.user_id)
         if user is None or not user.is_active:
             raise UnauthorizedError("Invalid token")
-        if auth_rules.is_revoked(user, issued_at):
+        login = await session.get(AuthSession, token.login_id)
+        if login is None or login.user_id != user.id or tokens.is_revoked(user, token.issued_at):
             raise UnauthorizedError("Token has been revoked")
-        if await sessions_repo.get_owned(session, session_id=session_id, user_id=user_id) is None:
+        if await sessions_repo.get_owned(session, session_id=session_id, user_id=user.id) is None:
             raise NotFoundError("Session not found")
-    raise ThreadBusyError()
+        used = await usage_repo.on_day(session, user.id, now.date())
+        message_quota = coalesce(user.daily_message_quota, limits.message_quota)
+        token_quota = coalesce(user.daily_token_quota, limits.token_quota)
+        reset = next_day_start(now)
+        for kind, spent, quota in [
+            ("message", used.messages, message_quota),
+            ("token", used.tokens, token_quota),
+        ]:
+            if quota is not None and spent >= quota:
+                raise QuotaExceededError(
+                    f"Daily {kind} quota of {quota} reached; it resets at {reset.isoformat()}.",
+                    retry_after=(reset - now).total_seconds(),
+                )
+        if (
+            await threads_repo.count_running(session, stale_after=stale_after, user_id=user.id)
+            >= limits.per_user
+        ):
+            raise TooManyStreamsError(
+                f"At most {limits.per_user} replies can be in progress at once; wait for one to finish.",
+                retry_after=1,
+            )
+        if await threads_repo.count_running(session, stale_after=stale_after) >= limits.total:
+            raise TooManyStreamsError(
+                "The service is answering as many messages as it can; retry shortly.", retry_after=1
+            )
+
+
+def coalesce(override: int | None, default: int | None) -> int | None:
+    return default if override is None else override
 
 
 async def complete(
@@ -76,6 +138,7 @@ async def complete(
             message_id = await turns_repo.record_turn(
                 conn,
                 thread_id=lease.thread_id,
+                user_id=lease.user_id,
                 run_id=lease.run_id,
                 checkpoint_id=checkpoint_id,
                 user_text=text,

@@ -18,6 +18,7 @@ ROUTES = [
     ("POST", "/users/{id}/enable", None),
     ("POST", "/users/{id}/password", {"password": "N3w!password"}),
     ("PATCH", "/users/{id}/role", {"role": "admin"}),
+    ("PUT", "/users/{id}/quota", {"messages_per_day": 5, "tokens_per_day": None}),
     ("DELETE", "/users/{id}", None),
     ("GET", "/users/{id}/sessions", None),
     ("GET", "/audit", None),
@@ -116,7 +117,16 @@ async def test_search_filters_sorts_and_pages(client, admin):
 
     page = await found()
     assert page["total"] == 3 and [u["email"] for u in page["items"]] == emails[::-1]  # newest first
-    assert set(page["items"][0]) == {"id", "email", "role", "is_active", "created_at", "last_active"}
+    assert set(page["items"][0]) == {
+        "id",
+        "email",
+        "role",
+        "is_active",
+        "created_at",
+        "last_active",
+        "daily_message_quota",
+        "daily_token_quota",
+    }
     # Case-insensitive, and "_" is a character, not a LIKE wildcard.
     assert (await found(email=tag.upper()))["total"] == 3
     assert [u["email"] for u in (await found(email=f"{tag}_"))["items"]] == [emails[1]]

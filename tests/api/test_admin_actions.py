@@ -40,7 +40,7 @@ async def audit_total(client, admin, target_id: str) -> int:
     return int(r.json()["total"])
 
 
-async def test_disable_stops_existing_tokens_at_once_and_enable_restores_them(app, client):
+async def test_disable_stops_existing_tokens_at_once_and_enable_lets_the_user_log_in_again(app, client):
     admin, user = await register_admin(app, client), await register(client)
     uid, sid = await user_id(client, user), await new_session(client, user)
     r = await client.post(f"{A}/users/{uid}/disable", headers=auth(admin))
@@ -57,8 +57,14 @@ async def test_disable_stops_existing_tokens_at_once_and_enable_restores_them(ap
 
     r = await client.post(f"{A}/users/{uid}/enable", headers=auth(admin))
     assert r.status_code == 200 and r.json()["is_active"] is True
-    assert (await client.get("/api/v1/auth/me", headers=auth(user))).status_code == 200
-    assert (await chat(client, user, sid)).status_code == 200
+    # Disabling revoked the logins: tokens taken before it (perhaps by whoever got the account
+    # disabled) stay dead; the user logs in afresh.
+    assert_error(await client.get("/api/v1/auth/me", headers=auth(user)), 401, "unauthorized")
+    r = await log_in(client, user["email"], PASSWORD)
+    assert r.status_code == 200
+    again = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await client.get("/api/v1/auth/me", headers=again)).status_code == 200
+    assert (await chat(client, again, sid)).status_code == 200
 
 
 async def test_password_reset_revokes_old_tokens_and_the_old_password(app, client):

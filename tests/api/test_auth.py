@@ -30,10 +30,14 @@ async def log_in(client: httpx.AsyncClient, username: str, password: str) -> htt
 def craft(settings, key: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
     values: dict[str, Any] = {
         "sub": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "jti": str(uuid.uuid4()),
         "type": "access",
+        "iat": datetime.now(UTC).timestamp(),
         "exp": datetime.now(UTC) + timedelta(minutes=5),
     }
     values.update(claims)
+    values = {name: value for name, value in values.items() if value is not None}
     return jwt.encode(values, key or settings.jwt_secret_key.get_secret_value(), algorithm=algorithm)
 
 
@@ -210,11 +214,16 @@ async def test_me_with_garbage_token_is_unauthorized(client):
 
 async def test_me_rejects_tokens_it_did_not_issue_or_no_longer_honours(client, user, settings):
     real_id = (await client.get("/api/v1/auth/me", headers=auth(user))).json()["id"]
+    real = jwt.decode(user["Authorization"].removeprefix("Bearer "), options={"verify_signature": False})
+    login = {"sub": real_id, "sid": real["sid"]}
     past = datetime.now(UTC) - timedelta(minutes=1)
     tokens = {
-        "other key": craft(settings, key="another-secret-key-that-is-long-enough-1234", sub=real_id),
-        "expired": craft(settings, sub=real_id, exp=past),
-        "refresh type": craft(settings, sub=real_id, type="refresh"),
+        "other key": craft(settings, key="another-secret-key-that-is-long-enough-1234", **login),
+        "expired": craft(settings, exp=past, **login),
+        "refresh type": craft(settings, type="refresh", **login),
+        "unknown login": craft(settings, sub=real_id),
+        "no login": craft(settings, sub=real_id, sid=None),
+        "login not a uuid": craft(settings, sub=real_id, sid="x"),
         "no type": jwt.encode(
             {"sub": real_id, "exp": datetime.now(UTC) + timedelta(minutes=5)},
             settings.jwt_secret_key.get_secret_value(),
@@ -232,4 +241,4 @@ async def test_me_rejects_tokens_it_did_not_issue_or_no_longer_honours(client, u
         assert "Traceback" not in str(body), name
     assert (await me(client, tokens["expired"])).json()["detail"] == "Token has expired"
     # The same claims signed with the real key do work, so the rejections above are about the token.
-    assert (await me(client, craft(settings, sub=real_id))).status_code == 200
+    assert (await me(client, craft(settings, **login))).status_code == 200

@@ -13,6 +13,8 @@ from app.schemas.admin import (
     AuditQuery,
     AuditRead,
     PasswordReset,
+    QuotaRead,
+    QuotaUpdate,
     RoleUpdate,
     UsageRead,
     UserQuery,
@@ -48,11 +50,17 @@ async def list_users(
 
 
 @router.get("/users/{user_id}", response_model=AdminUserDetail)
-async def get_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> AdminUserDetail:
-    found = await admin_service.get_user(session, user_id)
+async def get_user(
+    user_id: uuid.UUID, _: AdminUser, session: SessionDep, settings: SettingsDep
+) -> AdminUserDetail:
+    found = await admin_service.get_user(session, settings, user_id)
     read = AdminUserRead.model_validate(found.user).model_dump(exclude={"last_active"})
-    usage = UsageRead.model_validate(found.usage)
-    return AdminUserDetail(**read, last_active=found.usage.last_active, usage=usage)
+    return AdminUserDetail(
+        **read,
+        last_active=found.usage.last_active,
+        usage=UsageRead.model_validate(found.usage),
+        quota=QuotaRead.model_validate(found.quota),
+    )
 
 
 @router.post("/users/{user_id}/disable", response_model=AdminUserRead)
@@ -76,6 +84,21 @@ async def reset_password(
         session, settings, actor=admin, user_id=user_id, password=body.password
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/users/{user_id}/quota", response_model=AdminUserRead)
+async def set_quota(
+    user_id: uuid.UUID, body: QuotaUpdate, admin: AdminUser, session: SessionDep
+) -> AdminUserRead:
+    """Override the user's daily quotas (messages, tokens); null restores the server's default."""
+    user = await admin_service.set_quota(
+        session,
+        actor=admin,
+        user_id=user_id,
+        messages_per_day=body.messages_per_day,
+        tokens_per_day=body.tokens_per_day,
+    )
+    return AdminUserRead.model_validate(user)
 
 
 @router.patch("/users/{user_id}/role", response_model=AdminUserRead)

@@ -1,20 +1,43 @@
-"""Sign-up and log-in."""
+"""Sign-up, log-in, token refresh, log-out and password changes."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import TypeAdapter, ValidationError
 
-from app.api.deps import ChatRuntimeDep, CurrentUser, SessionDep, SessionMakerDep, SettingsDep
-from app.errors import UnauthorizedError
-from app.schemas.auth import Email, TokenRead, UserCreate, UserRead
+from app.api.deps import (
+    ChatRuntimeDep,
+    CurrentUser,
+    SessionDep,
+    SessionMakerDep,
+    SettingsDep,
+    TokenClaims,
+)
+from app.api.limits import ClientAddress, rate_limit
+from app.schemas.auth import Email, PasswordChange, RefreshRequest, TokenRead, UserCreate, UserRead
 from app.services import auth as auth_service
+from app.services import tokens
+from app.services.tokens import TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/register", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+def _token_read(pair: TokenPair) -> TokenRead:
+    return TokenRead(
+        access_token=pair.access_token,
+        expires_at=pair.access_expires_at,
+        refresh_token=pair.refresh_token,
+        refresh_expires_at=pair.refresh_expires_at,
+    )
+
+
+@router.post(
+    "/register",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[rate_limit("register")],
+)
 async def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserRead:
     user = await auth_service.register(session, settings, email=body.email, password=body.password)
     return UserRead.model_validate(user)
@@ -23,31 +46,81 @@ async def register(body: UserCreate, session: SessionDep, settings: SettingsDep)
 _EMAIL = TypeAdapter(Email)
 
 
-def _normalise_email(raw: str) -> str:
+def _normalise_email(raw: str) -> str | None:
+    """The address a log-in names; None when it is not one (it then fails like an unknown email)."""
     try:
         email: str = _EMAIL.validate_python(raw)
-    except ValidationError as exc:
-        raise UnauthorizedError("Incorrect email or password") from exc
+    except ValidationError:
+        return None
     return email
 
 
-@router.post("/login", response_model=TokenRead)
+@router.post("/login", response_model=TokenRead, dependencies=[rate_limit("login")])
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], db: SessionMakerDep, settings: SettingsDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    db: SessionMakerDep,
+    chat: ChatRuntimeDep,
+    settings: SettingsDep,
+    address: ClientAddress,
 ) -> TokenRead:
-    user = await auth_service.authenticate(
-        db, settings, email=_normalise_email(form.username), password=form.password
+    pair = await auth_service.log_in(
+        db,
+        chat.pool,
+        settings,
+        username=form.username,
+        email=_normalise_email(form.username),
+        password=form.password,
+        address=address,
     )
-    token = auth_service.issue_access_token(user, settings)
-    return TokenRead(access_token=token.token, expires_at=token.expires_at)
+    return _token_read(pair)
 
 
-@router.get("/me", response_model=UserRead)
+@router.post("/refresh", response_model=TokenRead, dependencies=[rate_limit("refresh")])
+async def refresh(body: RefreshRequest, chat: ChatRuntimeDep, settings: SettingsDep) -> TokenRead:
+    """A new pair for the same login. Each refresh token works once; presenting one again revokes
+    the login it belongs to."""
+    return _token_read(await tokens.refresh(chat.pool, settings, body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
+async def logout(
+    claims: TokenClaims,
+    chat: ChatRuntimeDep,
+    everywhere: Annotated[bool, Query(description="Revoke every login of this user")] = False,
+) -> Response:
+    """Revoke this login (or all of them): its access and refresh tokens stop working at once."""
+    await tokens.log_out(chat.pool, claims, everywhere=everywhere)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/password", response_model=TokenRead, dependencies=[rate_limit("login")])
+async def change_password(
+    body: PasswordChange,
+    user: CurrentUser,
+    db: SessionMakerDep,
+    chat: ChatRuntimeDep,
+    settings: SettingsDep,
+    address: ClientAddress,
+) -> TokenRead:
+    """Every login of the user is revoked; the tokens returned belong to a new one."""
+    pair = await auth_service.change_password(
+        db,
+        chat.pool,
+        settings,
+        user=user,
+        current=body.current_password,
+        new=body.new_password,
+        address=address,
+    )
+    return _token_read(pair)
+
+
+@router.get("/me", response_model=UserRead, dependencies=[rate_limit("api")])
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
 async def delete_me(user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep) -> Response:
     """Delete the account and all of its data (sessions, transcripts, agent state)."""
     await auth_service.delete_account(session, user_id=user.id, stale_after=chat.stale_lease_after)

@@ -1,0 +1,68 @@
+"""Rate-limit dependencies and the client's address.
+
+A route names its limit; the client is the token's user when the request carries a valid access
+token, else its address. The address is the TCP peer unless a trusted-proxy header is configured.
+"""
+
+import ipaddress
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from app.api.deps import ChatRuntimeDep, SettingsDep, oauth2_scheme
+from app.config import Settings
+from app.errors import UnauthorizedError
+from app.services import rate_limits, tokens
+
+
+def client_address(request: Request, settings: Settings) -> str:
+    peer = request.client.host if request.client else "unknown"
+    if settings.trusted_proxy_header is None:
+        return peer
+    # Each proxy appends the address it received from; the one our nearest trusted proxy appended
+    # is `hops` from the end. Anything left of it was written by the client and proves nothing.
+    values = request.headers.get(settings.trusted_proxy_header)
+    if not values:
+        return peer
+    chain = [v.strip() for v in values.split(",") if v.strip()]
+    if len(chain) < settings.trusted_proxy_hops:
+        return peer
+    candidate = chain[-settings.trusted_proxy_hops]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
+
+
+async def get_client_address(request: Request, settings: SettingsDep) -> str:
+    return client_address(request, settings)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
+
+
+def _subject(token: str | None, request: Request, settings: Settings) -> str:
+    if token:
+        try:
+            return f"user:{tokens.decode(token, settings, kind=tokens.ACCESS).user_id}"
+        except UnauthorizedError:
+            pass  # the route itself refuses it; until then the address is the client
+    return f"ip:{client_address(request, settings)}"
+
+
+def rate_limit(name: str) -> Any:
+    """A dependency counting the request against RATE_LIMIT_<NAME>; list it before the route's own
+    dependencies so that a refused request costs no more work (a log-in's bcrypt, say)."""
+
+    async def limited(
+        request: Request,
+        settings: SettingsDep,
+        chat: ChatRuntimeDep,
+        token: Annotated[str | None, Depends(oauth2_scheme)],
+    ) -> None:
+        if settings.rate_limit_enabled:
+            await rate_limits.hit(
+                chat.pool, name=name, subject=_subject(token, request, settings), rate=settings.rate(name)
+            )
+
+    return Depends(limited)

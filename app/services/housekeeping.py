@@ -1,0 +1,39 @@
+"""Deleting what expired: logins past their refresh lifetime, forgotten failed log-ins, idle
+rate-limit counters. Every table stays the size of its live rows, whatever clients send."""
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from app.config import RATE_LIMIT_NAMES, Settings
+from app.repositories import auth_sessions as logins_repo
+from app.repositories import login_failures as failures_repo
+from app.repositories import rate_limits as limits_repo
+
+log = structlog.get_logger(__name__)
+SWEEP_INTERVAL = 600.0  # seconds
+
+
+async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
+    # A counter is needed for two of its windows (the current and the previous one).
+    longest = max(settings.rate(name).seconds for name in RATE_LIMIT_NAMES)
+    async with pool.connection() as conn:
+        logins = await logins_repo.delete_expired(conn)
+        failures = await failures_repo.delete_stale(
+            conn, window=timedelta(seconds=settings.login_failure_window_seconds)
+        )
+        counters = await limits_repo.delete_stale(conn, age=timedelta(seconds=2 * longest))
+    if logins or failures or counters:
+        log.info("housekeeping.swept", logins=logins, login_failures=failures, rate_counters=counters)
+
+
+async def run(pool: AsyncConnectionPool, settings: Settings, *, interval: float = SWEEP_INTERVAL) -> None:
+    """Sweep now and then every `interval` seconds until cancelled (at shutdown)."""
+    while True:
+        try:
+            await sweep(pool, settings)
+        except Exception:
+            log.exception("housekeeping.failed")
+        await asyncio.sleep(interval)
