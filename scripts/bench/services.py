@@ -15,6 +15,8 @@ from typing import IO
 
 import httpx
 
+from app.config import RATE_LIMIT_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # Settings that would point the app elsewhere than the fake LLM and its own embedded database.
@@ -84,6 +86,12 @@ class Services:
             "DATA_DIR": str(self.data_dir),
             "LLM_BASE_URL": self.llm_url,
             "LLM_MODEL": "fake-model",
+            # Every client comes from one address and runs far faster than a person: the limits and
+            # quotas stay on, so their cost is measured, with ceilings the benchmark never reaches.
+            **{f"RATE_LIMIT_{name.upper()}": "1000000/minute" for name in RATE_LIMIT_NAMES},
+            "LOGIN_IP_MAX_FAILURES": "1000000",
+            "QUOTA_MESSAGES_PER_DAY": "1000000000",
+            "QUOTA_TOKENS_PER_DAY": "1000000000000",
             **extra_env,
         }
         uvicorn = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST, "--port", str(port)]
