@@ -31,6 +31,7 @@ class TurnRecord:
     error: str | None = None
     expect: Expect | None = None
     trace_id: str | None = None
+    timestamp: str | None = None  # the trace's, in trace mode
 
     @property
     def key(self) -> str:

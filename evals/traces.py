@@ -150,11 +150,13 @@ def to_record(trace: dict[str, Any]) -> TurnRecord:
         tokens=_tokens(observations),
         error=None if reply or trace.get("output") is not None else "the trace has no output",
         trace_id=str(trace["id"]),
+        timestamp=str(trace["timestamp"]) if trace.get("timestamp") else None,
     )
 
 
 def score_id(trace_id: str, metric: str) -> str:
-    """The same trace and metric always get the same score id: a re-run updates instead of adding."""
+    """The same trace and metric always get the same score id. Langfuse updates a score sent again
+    with the same id and timestamp, so a score carries its trace's timestamp: a re-run replaces it."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"evals:{trace_id}:{metric}"))
 
 
@@ -178,6 +180,7 @@ async def write_scores(
             "value": value,
             "dataType": "NUMERIC",
             "comment": reason[:2000],
+            **({"timestamp": record.timestamp} if record.timestamp else {}),
             "metadata": {
                 "source": "evals",
                 "passed": passed,

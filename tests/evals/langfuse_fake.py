@@ -154,14 +154,14 @@ class FakeLangfuse:
             return 400, {"message": "Invalid request data: name and value are required"}
         if body.get("dataType", "NUMERIC") not in ("NUMERIC", "BOOLEAN", "CATEGORICAL"):
             return 400, {"message": "Invalid dataType"}
-        score_id = str(body.get("id") or uuid.uuid4())
+        score_id = str(body.get("id") or uuid.uuid4())  # the same id again replaces the score
         with self._lock:
             self.scores[score_id] = {
                 **body,
                 "id": score_id,
                 "dataType": body.get("dataType", "NUMERIC"),
                 "source": "API",
-                "timestamp": datetime.now(UTC).isoformat(),
+                "timestamp": body.get("timestamp") or datetime.now(UTC).isoformat(),
             }
         return 200, {"id": score_id}
 

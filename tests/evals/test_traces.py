@@ -90,6 +90,7 @@ def test_recent_traces_are_scored_and_the_scores_written_back(eval_env, fake_llm
         relevancy["comment"] == "scripted relevancy" and relevancy["metadata"]["judge_model"] == "fake-judge"
     )
     assert relevancy["id"] == traces.score_id(tool_turn["id"], "relevancy")
+    assert relevancy["timestamp"] == tool_turn["timestamp"]  # with the id, what makes a re-run an update
     assert written["hallucination"]["metadata"]["higher_is_better"] is False
     assert report["scores_written"] == 3 * len(written)
     assert f"scores written to Langfuse: {3 * len(written)}" in capsys.readouterr().out
@@ -102,6 +103,16 @@ def test_recent_traces_are_scored_and_the_scores_written_back(eval_env, fake_llm
     assert code == 0
     assert [c["id"] for c in again["cases"]] == [plain[2]["id"]]
     assert len(judge_requests(fake_llm)) == asked + 5
+
+    # Without --unscored the newest three come back: two are scored again, which replaces their
+    # scores and asks the judge nothing; only the third (scored by someone else) adds scores.
+    count, asked = len(langfuse.scores), len(judge_requests(fake_llm))
+    code, third = run(eval_env / "r3", "--since", "24h", "--tag", "env:production", "--limit", "3")
+    assert code == 0
+    assert [c["id"] for c in third["cases"]] == [scored["id"], tool_turn["id"], plain[0]["id"]]
+    assert third["scores_written"] == 3 * len(written)
+    assert len(langfuse.scores) == count + len(written)
+    assert len(judge_requests(fake_llm)) == asked + len(JUDGED)
 
 
 def test_no_write_scores_without_touching_langfuse(eval_env, fake_llm, langfuse):
