@@ -54,7 +54,10 @@ def _env_files() -> tuple[Path, ...]:
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting must not print every other value (API keys) to the log.
-    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8", hide_input_in_errors=True)
+    # env_parse_none_str: `null` turns an optional setting off (QUOTA_MESSAGES_PER_DAY=null: unlimited).
+    model_config = SettingsConfigDict(
+        extra="ignore", env_file_encoding="utf-8", hide_input_in_errors=True, env_parse_none_str="null"
+    )
 
     # --- service
     app_env: Environment = Environment.development
@@ -108,7 +111,7 @@ class Settings(BaseSettings):
     rate_limit_admin: RateSetting = Rate(300, 60)
     rate_limit_api: RateSetting = Rate(600, 60)  # every other /api/v1 route
 
-    # --- quotas (None: unlimited; an admin can override them per user) and resource limits
+    # --- quotas (null: unlimited; an admin can override them per user) and resource limits
     quota_messages_per_day: int | None = Field(default=1000, ge=0)
     quota_tokens_per_day: int | None = Field(default=2_000_000, ge=0)
     # Turns in progress, streamed or not, per user and on the whole service.

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 import app.config
-from app.config import DEV_SECRET, Environment, Settings, load_settings
+from app.config import DEV_SECRET, Environment, Rate, Settings, load_settings
 from app.db import normalise_url
 
 
@@ -234,3 +234,38 @@ def test_normalise_url_accepts_postgres_spellings(url):
 def test_normalise_url_rejects_other_databases(url):
     with pytest.raises(ValueError, match="PostgreSQL"):
         normalise_url(url)
+
+
+def test_rates_parse_from_the_environment_and_bad_ones_are_refused(monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_CHAT", "5/second")
+    monkeypatch.setenv("RATE_LIMIT_LOGIN", " 3 / hour ")
+    s = load_settings()
+    assert s.rate("chat") == Rate(5, 1) and s.rate("login") == Rate(3, 3600)
+    assert s.rate("admin") == Rate(300, 60)  # a default
+    for bad in ["5 per minute", "0/minute", "5/fortnight", "-1/minute", ""]:
+        monkeypatch.setenv("RATE_LIMIT_CHAT", bad)
+        with pytest.raises(ValidationError, match="COUNT/UNIT"):
+            load_settings()
+
+
+def test_null_turns_a_quota_off(monkeypatch):
+    monkeypatch.setenv("QUOTA_MESSAGES_PER_DAY", "null")
+    monkeypatch.setenv("QUOTA_TOKENS_PER_DAY", "0")
+    s = load_settings()
+    assert s.quota_messages_per_day is None and s.quota_tokens_per_day == 0
+
+
+@pytest.mark.parametrize(
+    "origins", ['["*"]', '["https://app.example.com/"]', '["null"]', '["https://a.example.com/path"]']
+)
+def test_cors_origins_must_be_explicit(monkeypatch, origins):
+    monkeypatch.setenv("CORS_ORIGINS", origins)
+    with pytest.raises(ValidationError, match="CORS_ORIGINS"):
+        load_settings()
+
+
+def test_cors_origins_accept_hosts_ports_and_ipv6(monkeypatch):
+    monkeypatch.setenv(
+        "CORS_ORIGINS", '["https://app.example.com", "http://localhost:3000", "http://[::1]:8080"]'
+    )
+    assert len(load_settings().cors_origins) == 3
