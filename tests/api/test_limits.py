@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi.routing import iter_route_contexts
 from prometheus_client import REGISTRY
 
 from app.config import Rate
@@ -138,6 +139,35 @@ async def test_the_proxy_header_counts_only_when_configured(pg_url, fake_llm):
         assert (await log_in(client, email, headers=via(second))).status_code == 401
         spoofed = {"X-Forwarded-For": f"{second}, {first}"}  # claims to be `second`, arrives from `first`
         assert (await log_in(client, email, headers=spoofed)).status_code == 429
+
+
+async def test_every_api_route_but_health_names_a_limit(app):
+    # A route added later without a limit fails here, not in production.
+    checked, unlimited = 0, []
+    for context in iter_route_contexts(list(app.routes)):  # included routes, with their full paths
+        path = context.path_format or ""
+        if not path.startswith("/api/v1/") or path in ("/api/v1/health", "/api/v1/ready"):
+            continue
+        checked += 1
+        names = [getattr(d.call, "__qualname__", "") for d in context.route.dependant.dependencies]
+        # First: a refused request must cost nothing else (no bcrypt, no admin check).
+        if not names or not names[0].startswith("rate_limit."):
+            unlimited.append((sorted(context.methods or []), path))
+    assert checked >= 30 and unlimited == []
+
+
+async def test_chat_and_stream_have_limits_of_their_own(pg_url, fake_llm):
+    async with (
+        await limited_app(pg_url, fake_llm, rate_limit_chat="2/minute", rate_limit_stream="1/minute") as app,
+        asgi_client(app) as client,
+    ):
+        user = await register(client)
+        sid = await new_session(client, user)
+        assert [(await chat(client, user, sid)).status_code for _ in range(3)] == [200, 200, 429]
+        url = f"/api/v1/sessions/{sid}/chat/stream"
+        first = await client.post(url, json={"message": "hi"}, headers=auth(user))
+        assert first.status_code == 200 and "event: done" in first.text
+        assert_error(await client.post(url, json={"message": "hi"}, headers=auth(user)), 429, "rate_limited")
 
 
 async def test_a_client_that_waits_as_told_gets_in(pg_url, fake_llm):

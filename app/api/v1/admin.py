@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.admin_deps import AdminUser, get_admin_user
 from app.api.deps import ChatRuntimeDep, SessionDep, SettingsDep
+from app.api.limits import rate_limit
 from app.schemas.admin import (
     AdminUserDetail,
     AdminUserRead,
@@ -24,7 +25,10 @@ from app.schemas.sessions import SessionRead
 from app.services import admin as admin_service
 
 # On the router as well as in the handlers: a route added later cannot forget the check.
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(get_admin_user)])
+# The limit first: a refused request costs no admin check.
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[rate_limit("admin"), Depends(get_admin_user)]
+)
 
 
 @router.get("/users", response_model=Page[AdminUserRead])

@@ -8,6 +8,7 @@ import structlog
 from fastapi import APIRouter
 
 from app.api.deps import ChatRuntimeDep, TokenClaims
+from app.api.limits import rate_limit
 from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
 from app.observability.metrics import ACTIVE_STREAMS
@@ -28,7 +29,7 @@ def _response(result: TurnResult) -> ChatResponse:
     )
 
 
-@router.post("/{session_id}/chat", response_model=ChatResponse)
+@router.post("/{session_id}/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")])
 async def chat(
     session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: ChatRuntimeDep
 ) -> ChatResponse:
@@ -39,6 +40,7 @@ async def chat(
 
 @router.post(
     "/{session_id}/chat/stream",
+    dependencies=[rate_limit("stream")],
     response_class=EventStreamResponse,
     responses={
         200: {

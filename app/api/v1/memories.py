@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.agent.memory import MemoryStore
 from app.api.deps import ChatRuntimeDep, CurrentUser, SettingsDep
+from app.api.limits import rate_limit
 from app.schemas.common import CleanStr, Page, PageParams
 from app.schemas.memories import (
     MemoriesDeleted,
@@ -20,7 +21,7 @@ from app.schemas.memories import (
 )
 from app.services import memories as memories_service
 
-router = APIRouter(prefix="/memories", tags=["memories"])
+router = APIRouter(prefix="/memories", tags=["memories"], dependencies=[rate_limit("memories")])
 Paging = Annotated[PageParams, Query()]
 
 

@@ -6,12 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import ChatRuntimeDep, CurrentUser, SessionDep
+from app.api.limits import rate_limit
 from app.schemas.chat import MessageRead
 from app.schemas.common import Page, PageParams
 from app.schemas.sessions import SessionCreate, SessionRead, SessionUpdate
 from app.services import sessions as sessions_service
 
-router = APIRouter(prefix="/sessions", tags=["sessions"])
+router = APIRouter(prefix="/sessions", tags=["sessions"], dependencies=[rate_limit("api")])
 Paging = Annotated[PageParams, Query()]
 
 
