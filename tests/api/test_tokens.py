@@ -181,6 +181,7 @@ def _tampered(token: str) -> str:
     return f"{header}.{body}.{signature[:5]}{flipped}{signature[6:]}"
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_forged_and_misused_tokens_are_refused_everywhere(app, client, account, settings):
     access, refresh_token = account["access_token"], account["refresh_token"]
     payload = claims(access)
