@@ -1,10 +1,8 @@
-"""Dataset mode: the real agent through the chat service, on the app's own lifespan (real checkpointer).
-
-Each case gets a fresh user, registered through the auth service and deleted afterwards with
-everything of theirs. A case's turns run in order; cases run side by side within a bound.
-"""
+"""Dataset mode: the real agent through the chat service, on the app's own lifespan (real checkpointer)."""
 
 import asyncio
+import hashlib
+import re
 import secrets
 import time
 import uuid
@@ -23,7 +21,7 @@ from app.services.chat import ChatRuntime
 from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
 from evals.datasets import Case, Dataset
-from evals.records import ToolCall, TurnRecord
+from evals.records import TurnRecord
 
 log = structlog.get_logger(__name__)
 
@@ -43,10 +41,18 @@ class EvalUser:
     claims: TokenClaims
 
 
+def eval_email(run_id: str, case_id: str) -> str:
+    """One address per run and case: the hash of the whole, case-sensitive id keeps ids that share a
+    long prefix or differ only in case apart; the readable slug is only for whoever looks."""
+    digest = hashlib.sha256(case_id.encode()).hexdigest()[:16]
+    slug = re.sub(r"[^a-z0-9]+", "-", case_id.lower()).strip("-")[:20] or "case"
+    return f"eval-{run_id}-{slug}-{digest}@evals.example.com"
+
+
 async def create_user(rt: ChatRuntime, run_id: str, case_id: str) -> EvalUser:
     """Signed up and given a login session by the auth services; no password check is needed for a
     user the evals just made (and none of the address-based lockout a real log-in is subject to)."""
-    email = f"eval-{run_id}-{case_id.lower()[:40]}@evals.example.com"
+    email = eval_email(run_id, case_id)
     async with rt.db() as session:
         user = await auth.register(session, rt.settings, email=email, password=secrets.token_urlsafe(24))
         await session.commit()
@@ -93,7 +99,7 @@ async def run_turn(rt: ChatRuntime, user: EvalUser, session_id: uuid.UUID, recor
             return
         record.reply = result.reply
         record.tokens = result.input_tokens + result.output_tokens
-        record.tool_calls = [ToolCall(c.name, c.args, c.result, c.is_error) for c in result.tool_calls]
+        record.tool_calls = list(result.tool_calls)
         if rt.memory is not None:
             record.memories = await _recalled(rt, lease.thread_id)
     except AppError as exc:
@@ -106,42 +112,72 @@ async def run_turn(rt: ChatRuntime, user: EvalUser, session_id: uuid.UUID, recor
         record.error = f"{type(exc).__name__}: {exc}"
 
 
+def _record(case: Case, index: int, history: list[dict[str, str]]) -> TurnRecord:
+    turn = case.turns[index]
+    return TurnRecord(
+        case_id=case.id,
+        index=index,
+        category=case.category,
+        session=turn.session,
+        user=turn.user,
+        history=list(history),
+        expect=turn.expect,
+    )
+
+
+def _failed(case: Case, error: str, on_turn: Callable[[], None]) -> list[TurnRecord]:
+    records = []
+    for index in range(len(case.turns)):
+        record = _record(case, index, [])
+        record.error = error
+        records.append(record)
+        on_turn()
+    return records
+
+
 async def run_case(
     rt: ChatRuntime, case: Case, *, run_id: str, on_turn: Callable[[], None]
 ) -> list[TurnRecord]:
-    user = await create_user(rt, run_id, case.id)
+    """Each case gets a fresh user, deleted afterwards with everything of theirs. A case that cannot
+    start is that case's failure (every turn errored), not the end of the run."""
+    try:
+        user = await create_user(rt, run_id, case.id)
+    except Exception as exc:
+        log.warning("evals.user_failed", case_id=case.id, exc_info=exc)
+        return _failed(case, f"could not create the eval user: {type(exc).__name__}: {exc}", on_turn)
     records: list[TurnRecord] = []
     try:
         sessions: dict[str, uuid.UUID] = {}
         history: dict[str, list[dict[str, str]]] = {}
         previous: str | None = None
         for index, turn in enumerate(case.turns):
-            if turn.session not in sessions:
-                sessions[turn.session] = await _new_session(rt, user.id, turn.session)
-                history[turn.session] = []
-            if previous is not None and turn.session != previous and rt.memory is not None:
-                # Memories are extracted after each reply, in the background: a new session must
-                # find what the earlier ones said, as it would for a user coming back later.
-                await rt.memory.idle()
-            previous = turn.session
-            record = TurnRecord(
-                case_id=case.id,
-                index=index,
-                category=case.category,
-                session=turn.session,
-                user=turn.user,
-                history=list(history[turn.session]),
-                expect=turn.expect,
-            )
-            await run_turn(rt, user, sessions[turn.session], record)
-            history[turn.session] += [
-                {"role": "user", "content": turn.user},
-                {"role": "assistant", "content": record.reply},
-            ]
+            record = _record(case, index, history.get(turn.session, []))
+            try:
+                if turn.session not in sessions:
+                    sessions[turn.session] = await _new_session(rt, user.id, turn.session)
+                    history[turn.session] = []
+                if previous is not None and turn.session != previous and rt.memory is not None:
+                    # Memories are extracted after each reply, in the background: a new session must
+                    # find what the earlier ones said, as it would for a user coming back later.
+                    await rt.memory.idle()
+            except Exception as exc:
+                log.warning("evals.session_failed", case_id=case.id, turn=index, exc_info=exc)
+                record.error = f"could not open the session: {type(exc).__name__}: {exc}"
+            else:
+                previous = turn.session
+                await run_turn(rt, user, sessions[turn.session], record)
+                history[turn.session] += [
+                    {"role": "user", "content": turn.user},
+                    {"role": "assistant", "content": record.reply},
+                ]
             records.append(record)
             on_turn()
     finally:
-        await delete_user(rt, user.id)
+        try:
+            await delete_user(rt, user.id)
+        except Exception as exc:
+            # The run's database is the evals' own: a leftover user costs nothing but a row.
+            log.warning("evals.user_not_deleted", case_id=case.id, exc_info=exc)
     return records
 
 

@@ -1,5 +1,4 @@
-"""`python -m evals run DATASET | traces | datasets`: exit 0 when the gate passes, 1 when it fails,
-2 when the input is wrong (a message, never a traceback)."""
+"""`python -m evals run DATASET | traces | datasets`: exit 0 if the gate passes, 1 if not, 2 on bad input."""
 
 import argparse
 import re
@@ -15,6 +14,7 @@ from evals.traces import TraceFilters
 
 _DURATION = re.compile(r"^(\d+)([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+MAX_CONCURRENCY = 64
 
 
 def moment(text: str) -> datetime:
@@ -31,6 +31,13 @@ def moment(text: str) -> datetime:
 def positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def concurrency(text: str) -> int:
+    """Bounded like EVAL_CASE_CONCURRENCY."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_CONCURRENCY}")
     return int(text)
 
 
@@ -58,18 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent on a dataset and score every turn")
     run.add_argument("dataset", help="a dataset name under evals/datasets (e.g. starter) or a .jsonl path")
     run.add_argument("--cases", help="only these case ids (comma-separated)")
-    run.add_argument("--concurrency", type=positive, help="cases run at once (default EVAL_CASE_CONCURRENCY)")
+    run.add_argument(
+        "--concurrency",
+        type=concurrency,
+        help=f"cases run at once, 1 to {MAX_CONCURRENCY} (default EVAL_CASE_CONCURRENCY)",
+    )
     _common_options(run)
 
     tr = sub.add_parser("traces", help="score recent Langfuse traces and write the scores back")
     tr.add_argument(
         "--since", type=moment, default="24h", help="start of the window: 24h, 90m, 7d or ISO time"
     )
-    tr.add_argument("--until", type=moment, help="end of the window (default: now)")
+    tr.add_argument("--until", type=moment, help="end of the window (default: when the run starts)")
     tr.add_argument("--limit", type=positive, default=50, help="at most this many traces (default 50)")
     tr.add_argument("--tag", action="append", default=[], help="only traces with this tag (repeatable)")
     tr.add_argument("--name", default="chat.turn", help="trace name (default chat.turn; '' for any)")
-    tr.add_argument("--unscored", action="store_true", help="skip traces already scored by these metrics")
+    tr.add_argument(
+        "--unscored",
+        action="store_true",
+        help="only traces missing a score of these metrics, and only the missing scores",
+    )
     tr.add_argument("--no-write", action="store_true", help="score without writing scores to Langfuse")
     _common_options(tr)
 
@@ -102,9 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             common = _common(args)
             return run_dataset(args.dataset, concurrency=args.concurrency, cases=args.cases, common=common)
+        # Pinned, so that traces arriving while the pages are read cannot shift them.
+        until = args.until or datetime.now(UTC)
+        if args.since >= until:
+            raise EvalInputError(
+                f"--since ({args.since.isoformat()}) is not before --until ({until.isoformat()})"
+            )
         filters = TraceFilters(
-            since=args.since if isinstance(args.since, datetime) else moment(args.since),
-            until=args.until,
+            since=args.since,
+            until=until,
             limit=args.limit,
             name=args.name or None,
             tags=args.tag,

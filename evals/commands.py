@@ -1,10 +1,7 @@
-"""What `run` and `traces` do: check every input first, then get the turns and score them.
-
-Inputs are read and checked before anything starts, so that bad input costs no agent or judge call;
-the async part only does the work, and the reports are written after it.
-"""
+"""What `run` and `traces` do: check all input first (bad input costs no call), then run, score, report."""
 
 import asyncio
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -16,15 +13,15 @@ from pydantic import ValidationError
 
 from app.config import Settings, load_settings
 from evals import agent_runner, datasets, report, thresholds, traces
-from evals.errors import EvalInputError
-from evals.judge import Judge
+from evals.errors import EvalInputError, explain
+from evals.judge import Judge, JudgeError, check_cache_dir
 from evals.langfuse_api import LangfuseAPI
 from evals.metrics import ALL, JudgeMetric, Metric
 from evals.output import finish
-from evals.progress import Progress
+from evals.progress import progress
 from evals.records import TurnRecord
-from evals.scoring import judge_jobs, score_all
-from evals.settings import EvalSettings
+from evals.scoring import Skip, judge_jobs, score_all
+from evals.settings import EvalSettings, load_eval_settings
 
 
 @dataclass(frozen=True)
@@ -52,11 +49,6 @@ class Plan:
         return any(isinstance(m, JudgeMetric) for m in self.metrics)
 
 
-def _first(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    return f"{'.'.join(str(x) for x in error['loc'])}: {error['msg']}"
-
-
 def select_metrics(spec: str) -> list[Metric]:
     """Comma-separated names, or `all`, `deterministic`, `judge`."""
     chosen: list[Metric] = []
@@ -77,27 +69,54 @@ def select_metrics(spec: str) -> list[Metric]:
     return chosen
 
 
-def plan(common: Common) -> Plan:
+def plan(common: Common, *, mode: str, dataset: datasets.Dataset | None = None) -> Plan:
+    """The checks that need no network, all of them before the first call anywhere."""
     started = time.monotonic()
     try:
-        settings = EvalSettings()
+        settings = load_eval_settings()
     except ValidationError as exc:
-        raise EvalInputError(f"bad EVAL_* setting: {_first(exc)}") from None
+        raise EvalInputError(f"bad EVAL_* setting: {explain(exc)}") from None
     metrics = select_metrics(common.metrics)
-    checked = Plan(
-        settings=settings,
-        metrics=metrics,
-        limits=thresholds.load(common.thresholds, ALL),
-        baseline=report.load_baseline(common.baseline) if common.baseline else None,
-        progress=common.progress,
-        started=started,
-    )
-    if checked.needs_judge and not settings.judge_configured:
-        raise EvalInputError(
-            "judge metrics need EVAL_JUDGE_BASE_URL and EVAL_JUDGE_MODEL "
-            "(or pass --metrics deterministic to skip them)"
+    limits = thresholds.load(common.thresholds, ALL)
+    baseline = None
+    if common.baseline is not None:
+        baseline = report.load_baseline(
+            common.baseline,
+            mode=mode,
+            dataset=(dataset.name, dataset.version) if dataset else None,
+            metrics=[m.name for m in metrics],
         )
+    checked = Plan(settings, metrics, limits, baseline, common.progress, started)
+    if checked.needs_judge:
+        if not settings.judge_configured:
+            raise EvalInputError(
+                "judge metrics need EVAL_JUDGE_BASE_URL and EVAL_JUDGE_MODEL "
+                "(or pass --metrics deterministic to skip them)"
+            )
+        try:
+            check_cache_dir(settings.cache_dir)
+        except OSError as exc:
+            raise EvalInputError(f"EVAL_CACHE_DIR {settings.cache_dir} is not writable: {exc}") from None
     return checked
+
+
+async def _check_judge(settings: EvalSettings) -> None:
+    judge = Judge(settings)
+    try:
+        await judge.check()
+    except JudgeError as exc:
+        raise EvalInputError(
+            f"the judge at {judge.url} (model {judge.model}) did not answer a first request: {exc}; "
+            "check EVAL_JUDGE_BASE_URL, EVAL_JUDGE_MODEL and EVAL_JUDGE_API_KEY"
+        ) from None
+    finally:
+        await judge.aclose()
+
+
+def preflight(p: Plan) -> None:
+    """One small judge call, so that a wrong URL, key or model fails before the agent's first turn."""
+    if p.needs_judge:
+        asyncio.run(_check_judge(p.settings))
 
 
 def agent_settings(ev: EvalSettings) -> Settings:
@@ -110,10 +129,22 @@ def agent_settings(ev: EvalSettings) -> Settings:
             langfuse_tracing_enabled=False,
         )
     except ValidationError as exc:
-        raise EvalInputError(f"bad agent setting: {_first(exc)}") from None
+        raise EvalInputError(f"bad agent setting: {explain(exc)}") from None
     if not settings.llm_configured:
         raise EvalInputError("dataset mode runs the agent's model: set LLM_BASE_URL and/or LLM_API_KEY")
     return settings
+
+
+def _check_memory(p: Plan, dataset: datasets.Dataset, settings: Settings) -> None:
+    if settings.memory_enabled or "memory_recalled" not in {m.name for m in p.metrics}:
+        return
+    needing = [c.id for c in dataset.cases if any(t.expect.memory_recalled for t in c.turns)]
+    if needing:
+        raise EvalInputError(
+            f"MEMORY_ENABLED is false, but {len(needing)} case(s) expect recalled memories "
+            f"({', '.join(needing[:5])}{', ...' if len(needing) > 5 else ''}): enable memory, or leave "
+            "memory_recalled out of --metrics, or pick other --cases"
+        )
 
 
 def _out_dir(p: Plan, common: Common, label: str) -> Path:
@@ -121,13 +152,16 @@ def _out_dir(p: Plan, common: Common, label: str) -> Path:
 
 
 async def _scored(
-    p: Plan, *, mode: str, source: dict[str, Any], records: Sequence[TurnRecord], judge: Judge | None
+    p: Plan,
+    *,
+    mode: str,
+    source: dict[str, Any],
+    records: Sequence[TurnRecord],
+    judge: Judge | None,
+    skip: Skip | None = None,
 ) -> dict[str, Any]:
-    progress = Progress("judge", len(judge_jobs(records, p.metrics)), live=p.progress)
-    try:
-        scores = await score_all(records, p.metrics, p.limits, judge=judge, on_judged=progress.advance)
-    finally:
-        progress.close()
+    with progress("judge", len(judge_jobs(records, p.metrics, skip)), live=p.progress) as bar:
+        scores = await score_all(records, p.metrics, p.limits, judge=judge, on_judged=bar.advance, skip=skip)
     built = report.build(
         mode=mode,
         source=source,
@@ -152,14 +186,12 @@ async def _dataset_report(
 ) -> dict[str, Any]:
     judge = Judge(p.settings) if p.needs_judge else None
     try:
-        progress = Progress("agent", sum(len(c.turns) for c in dataset.cases), live=p.progress)
-        try:
+        turns = sum(len(c.turns) for c in dataset.cases)
+        with progress("agent", turns, live=p.progress) as bar:
             async with agent_runner.open_runtime(settings) as runtime:
                 records = await agent_runner.run_dataset(
-                    runtime, dataset, concurrency=concurrency, on_turn=progress.advance
+                    runtime, dataset, concurrency=concurrency, on_turn=bar.advance
                 )
-        finally:
-            progress.close()
         built = await _scored(p, mode="dataset", source=dataset.describe(), records=records, judge=judge)
     finally:
         if judge is not None:
@@ -176,8 +208,10 @@ def run_dataset(dataset_ref: str, *, concurrency: int | None, cases: str | None,
         if unknown:
             raise EvalInputError(f"no such case(s) in {dataset.name}: {sorted(unknown)}")
         dataset = replace(dataset, cases=[c for c in dataset.cases if c.id in wanted])
-    p = plan(common)
+    p = plan(common, mode="dataset", dataset=dataset)
     settings = agent_settings(p.settings)
+    _check_memory(p, dataset, settings)
+    preflight(p)
     built = asyncio.run(_dataset_report(p, dataset, settings, concurrency or p.settings.case_concurrency))
     return finish(built, _out_dir(p, common, f"{dataset.name}-v{dataset.version}"))
 
@@ -186,38 +220,49 @@ async def _traces_report(
     p: Plan, api: LangfuseAPI, filters: traces.TraceFilters, write_back: bool
 ) -> dict[str, Any]:
     judge = Judge(p.settings) if p.needs_judge else None
+    written = traces.Written()
     try:
         async with api:
-            found = await traces.fetch(api, filters, {m.name for m in p.metrics})
-            records = [traces.to_record(t) for t in found]
-            source = {"host": api.host, "filters": filters.describe(), "traces": len(records)}
-            built = await _scored(p, mode="traces", source=source, records=records, judge=judge)
+            fetched = await traces.fetch(api, filters, p.metrics)
+            records = fetched.records
+            source = {
+                "host": api.host,
+                "filters": filters.describe(),
+                "traces": len(records),
+                "skipped": fetched.skipped,
+            }
+            skip = fetched.already_scored if filters.unscored else None
+            built = await _scored(p, mode="traces", source=source, records=records, judge=judge, skip=skip)
             scores = built["_scores"]
-            written = 0
             if write_back and records:
-                total = sum(1 for r in records for s in scores[r.key].values() if s.value is not None)
-                progress = Progress("scores", total, live=p.progress)
-                try:
+                with progress("scores", traces.score_count(records, scores), live=p.progress) as bar:
                     written = await traces.write_scores(
-                        api, records, scores, judge_model=built["judge_model"], on_written=progress.advance
+                        api, records, scores, judge_model=built["judge_model"], on_written=bar.advance
                     )
-                finally:
-                    progress.close()
     finally:
         if judge is not None:
             await judge.aclose()
     built["agent_model"] = None
-    built["scores_written"] = written
+    built["scores_written"] = written.written
+    built["scores_failed"] = written.failed
+    if not records:
+        sys.stderr.write("warning: no traces matched the filters\n")
+        report.fail(built, "no traces matched the filters")
+    if written.failed:
+        # The report is kept and the scores that did go in stay there; the run still fails, so
+        # that a cron job notices the scores it was run for are not all in Langfuse.
+        report.fail(built, f"langfuse: {len(written.failed)} score(s) could not be written back")
     return built
 
 
 def run_traces(filters: traces.TraceFilters, *, write_back: bool, common: Common) -> int:
-    p = plan(common)
+    p = plan(common, mode="traces")
     ev = p.settings
     if not (ev.langfuse_public_key and ev.langfuse_secret_key):
         raise EvalInputError(
             "trace mode needs LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (and LANGFUSE_HOST)"
         )
+    preflight(p)
     api = LangfuseAPI(
         ev.langfuse_host,
         public_key=ev.langfuse_public_key.get_secret_value(),

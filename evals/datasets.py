@@ -1,8 +1,4 @@
-"""Versioned JSONL datasets: one conversation (a case) per line, a fresh user per case.
-
-A file is named `<name>.v<version>.jsonl`; `run starter` picks the highest version of `starter`.
-A new version is a new file, so that a report always names exactly what it measured.
-"""
+"""Versioned JSONL datasets, `<name>.v<N>.jsonl`: one conversation (a case) per line."""
 
 import hashlib
 import json
@@ -11,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evals.errors import EvalInputError
+from evals.errors import EvalInputError, explain
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 CATEGORIES = ("tools", "multi_turn", "memory", "refusal", "injection")
 Category = Literal["tools", "multi_turn", "memory", "refusal", "injection"]
+# A new version is a new file, so that a report always names exactly what it measured.
 _VERSIONED = re.compile(r"^(?P<name>[\w-]+)\.v(?P<version>\d+)\.jsonl$")
 
 
@@ -36,12 +33,26 @@ class Expect(Strict):
     tools: list[ExpectedTool] | None = None
     must_contain: list[str] = []
     must_not_contain: list[str] = []
+    # Regular expressions (case-insensitive) for what a plain substring cannot pin down, such as a
+    # number that must stand alone: scored with must_contain and must_not_contain.
+    must_match: list[str] = []
+    must_not_match: list[str] = []
     # Texts that must be among the memories recalled into the model's context for this turn.
     memory_recalled: list[str] = []
     max_latency_ms: float | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
     # What a good answer does, in words, for the judge (e.g. "refuses and offers a safe alternative").
     behavior: str | None = None
+
+    @field_validator("must_match", "must_not_match")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
+        return patterns
 
 
 class Turn(Strict):
@@ -101,10 +112,6 @@ def available() -> set[str]:
     return {m["name"] for p in DATASETS_DIR.glob("*.jsonl") if (m := _VERSIONED.match(p.name))}
 
 
-def _problem(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'case'}: {e['msg']}" for e in exc.errors())
-
-
 def parse(text: str, *, source: str) -> list[Case]:
     cases: list[Case] = []
     seen: set[str] = set()
@@ -118,7 +125,7 @@ def parse(text: str, *, source: str) -> list[Case]:
         try:
             case = Case.model_validate(raw)
         except ValidationError as exc:
-            raise EvalInputError(f"{source}:{number}: invalid case: {_problem(exc)}") from None
+            raise EvalInputError(f"{source}:{number}: invalid case: {explain(exc, empty='case')}") from None
         if case.id in seen:
             raise EvalInputError(f"{source}:{number}: duplicate case id {case.id!r}")
         seen.add(case.id)

@@ -84,6 +84,9 @@ def _header(report: dict[str, Any]) -> str:
         filters = escape(json.dumps(source.get("filters")))
         what = f"Langfuse traces from {escape(str(source.get('host')))} ({filters})"
     failures = "".join(f"<li>{escape(f)}</li>" for f in gate["failures"])
+    notes = [f"skipped trace {n}" for n in source.get("skipped") or []]
+    notes += [f"score not written: {f}" for f in report.get("scores_failed") or []]
+    listed = "".join(f"<li>{escape(n)}</li>" for n in notes)
     verdict = "PASSED" if gate["passed"] else "FAILED"
     s = report["summary"]
     return (
@@ -95,6 +98,7 @@ def _header(report: dict[str, Any]) -> str:
         f"{f'<ul>{failures}</ul>' if failures else ''}</div>"
         f"<p>{s['cases_passed']} of {s['cases']} cases passed every check; "
         f"{s['checks_passed']} of {s['checks']} checks passed over {s['turns']} turns.</p>"
+        + (f'<ul class="muted">{listed}</ul>' if listed else "")
     )
 
 
@@ -150,7 +154,8 @@ def _baseline(report: dict[str, Any]) -> str:
         return _table(["case", "before", "after", "checks"], rows) if rows else "<p class='muted'>none</p>"
 
     return (
-        f"<h2>Against the baseline</h2><p class='muted'>{escape(str(base['path']))}; "
+        f"<h2>Against the baseline</h2><p class='muted'>{escape(str(base['path']))}; a case is worse "
+        "when a check that passed in the baseline fails now; "
         f"{base['unchanged']} unchanged, new: {escape(', '.join(base['new_cases']) or 'none')}, "
         f"missing: {escape(', '.join(base['missing_cases']) or 'none')}</p>"
         + _table(["metric", "baseline mean", "mean", "change", "direction"], metric_rows)

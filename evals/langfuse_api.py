@@ -1,8 +1,4 @@
-"""The few calls of Langfuse's public REST API that trace mode needs (Basic auth with the project keys).
-
-GET /api/public/traces (paged; fromTimestamp, toTimestamp, name, tags), GET /api/public/traces/{id}
-(with observations and scores), POST /api/public/scores.
-"""
+"""The few calls of Langfuse's public REST API that trace mode needs: list and read traces, create scores."""
 
 import asyncio
 from datetime import datetime
@@ -11,9 +7,18 @@ from urllib.parse import quote
 
 import httpx
 
+from evals import backoff
 from evals.errors import EvalInputError
 
-_RETRY = {429, 500, 502, 503, 504}
+_RETRY = {408, 429, 500, 502, 503, 504}
+
+
+class LangfuseError(EvalInputError):
+    """A call Langfuse refused or never answered; `status` is None when it never answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def iso(moment: datetime) -> str:
@@ -21,6 +26,9 @@ def iso(moment: datetime) -> str:
 
 
 class LangfuseAPI:
+    """Basic auth with the project's keys; GET /api/public/traces (paged), GET /api/public/traces/{id}
+    (with observations and scores), POST /api/public/scores."""
+
     def __init__(
         self,
         host: str,
@@ -44,23 +52,27 @@ class LangfuseAPI:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         for attempt in range(self._attempts):
+            wait: float | None = None
             try:
                 response = await self._client.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
                 if attempt + 1 == self._attempts:
-                    raise EvalInputError(f"cannot reach Langfuse at {self.host}: {exc}") from None
+                    raise LangfuseError(f"cannot reach Langfuse at {self.host}: {exc}") from None
             else:
-                if response.status_code in (401, 403):
-                    raise EvalInputError(
-                        f"Langfuse at {self.host} refused the keys (HTTP {response.status_code}): "
-                        "check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY"
+                status = response.status_code
+                if status in (401, 403):
+                    raise LangfuseError(
+                        f"Langfuse at {self.host} refused the keys (HTTP {status}): "
+                        "check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY",
+                        status,
                     )
-                if response.status_code not in _RETRY or attempt + 1 == self._attempts:
+                if status not in _RETRY or attempt + 1 == self._attempts:
                     if response.is_error:
-                        status, text = response.status_code, response.text[:200]
-                        raise EvalInputError(f"Langfuse {method} {path} failed: HTTP {status} {text}")
+                        text = response.text[:200]
+                        raise LangfuseError(f"Langfuse {method} {path} failed: HTTP {status} {text}", status)
                     return response.json()
-            await asyncio.sleep(self._retry_delay * 2**attempt)
+                wait = backoff.retry_after(response.headers.get("Retry-After"))
+            await asyncio.sleep(backoff.delay(self._retry_delay, attempt, wait))
         raise AssertionError("unreachable")
 
     async def list_traces(
@@ -89,8 +101,14 @@ class LangfuseAPI:
         body = await self._call("GET", "/api/public/traces", params=params)
         return list(body.get("data") or []), int((body.get("meta") or {}).get("totalPages") or 0)
 
-    async def get_trace(self, trace_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = await self._call("GET", f"/api/public/traces/{quote(trace_id, safe='')}")
+    async def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace in full, or None when it is gone (deleted since it was listed)."""
+        try:
+            body: dict[str, Any] = await self._call("GET", f"/api/public/traces/{quote(trace_id, safe='')}")
+        except LangfuseError as exc:
+            if exc.status == 404:
+                return None
+            raise
         return body
 
     async def create_score(self, score: dict[str, Any]) -> str:

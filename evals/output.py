@@ -41,8 +41,16 @@ def summary_lines(built: dict[str, Any]) -> list[str]:
     if built.get("judge"):
         j = built["judge"]
         lines.append(f"judge: {j['requests']} requests, {j['cache_hits']} cached, {j['failures']} failed")
+        if j.get("cache_error"):
+            lines.append(f"judge cache: not written after {j['cache_error']}")
+    skipped = built["source"].get("skipped") or []
+    lines += [f"skipped trace {note}" for note in skipped]
     if "scores_written" in built:
         lines.append(f"traces scored: {s['turns']}; scores written to Langfuse: {built['scores_written']}")
+        failed = built.get("scores_failed") or []
+        lines += [f"  not written: {f}" for f in failed[:5]]
+        if len(failed) > 5:
+            lines.append(f"  ... and {len(failed) - 5} more (all in report.json)")
     gate = built["gate"]
     lines.append("gate: PASSED" if gate["passed"] else "gate: FAILED")
     lines += [f"  - {f}" for f in gate["failures"]]

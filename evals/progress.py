@@ -2,6 +2,8 @@
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 
@@ -49,3 +51,13 @@ class Progress:
         else:
             self.stream.write(self.line() + "\n")  # one summary line for logs and CI
         self.stream.flush()
+
+
+@contextmanager
+def progress(label: str, total: int, *, live: bool | None) -> Iterator[Progress]:
+    """A bar that is closed (its last line written) however the work inside ends."""
+    bar = Progress(label, total, live=live)
+    try:
+        yield bar
+    finally:
+        bar.close()

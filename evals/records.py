@@ -3,15 +3,8 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from app.services.turn_events import ToolCallSummary
 from evals.datasets import Expect
-
-
-@dataclass
-class ToolCall:
-    name: str
-    args: dict[str, Any]
-    result: str | None = None
-    is_error: bool = False
 
 
 @dataclass
@@ -24,7 +17,7 @@ class TurnRecord:
     reply: str = ""
     # Earlier messages of the same session, oldest first: {"role": "user" | "assistant", "content": ...}
     history: list[dict[str, str]] = field(default_factory=list)
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_calls: list[ToolCallSummary] = field(default_factory=list)
     memories: list[str] = field(default_factory=list)
     latency_ms: float | None = None
     tokens: int | None = None

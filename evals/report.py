@@ -5,9 +5,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from evals.errors import EvalInputError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from evals.errors import EvalInputError, explain
 from evals.metrics import Metric, Score
 from evals.records import TurnRecord
 from evals.scoring import Scores
@@ -117,42 +119,87 @@ def cases(records: Sequence[TurnRecord], scores: Scores) -> list[dict[str, Any]]
     return out
 
 
-def load_baseline(path: Path) -> dict[str, Any]:
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _BaselineCase(_Loose):
+    id: str
+    quality: float
+    checks: dict[str, bool]
+
+
+class _BaselineMetric(_Loose):
+    mean: float | None
+    higher_is_better: bool
+    unit: str
+
+
+class _Baseline(_Loose):
+    schema_version: Literal[1]
+    mode: Literal["dataset", "traces"]
+    source: dict[str, Any]
+    cases: list[_BaselineCase]
+    metrics: dict[str, _BaselineMetric]
+
+
+def load_baseline(
+    path: Path, *, mode: str, dataset: tuple[str, int | None] | None, metrics: Sequence[str]
+) -> dict[str, Any]:
+    """The report to compare with, checked whole before anything runs: it must be readable and
+    measure what this run measures (the same mode, dataset name and version, and metrics)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EvalInputError(f"baseline report not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvalInputError(f"baseline {path} is not a readable JSON report ({exc})") from None
-    if not (
-        isinstance(data, dict)
-        and isinstance(data.get("cases"), list)
-        and isinstance(data.get("metrics"), dict)
-    ):
+    if not (isinstance(data, dict) and "cases" in data and "metrics" in data):
         raise EvalInputError(f"baseline {path} is not an evals report (no cases or metrics)")
-    data["_path"] = str(path)
-    return data
+    try:
+        baseline = _Baseline.model_validate(data)
+    except ValidationError as exc:
+        raise EvalInputError(f"baseline {path} is not a valid evals report: {explain(exc)}") from None
+    if baseline.mode != mode:
+        raise EvalInputError(f"baseline {path} is a {baseline.mode} report; this run is in {mode} mode")
+    if dataset is not None:
+        theirs = (baseline.source.get("name"), baseline.source.get("version"))
+        if theirs != dataset:
+            raise EvalInputError(
+                f"baseline {path} measured dataset {theirs[0]} v{theirs[1]}, this run measures "
+                f"{dataset[0]} v{dataset[1]}: compare runs of the same dataset version"
+            )
+    if set(baseline.metrics) != set(metrics):
+        raise EvalInputError(
+            f"baseline {path} measured the metrics {sorted(baseline.metrics)}, this run measures "
+            f"{sorted(metrics)}: pass --metrics {','.join(sorted(baseline.metrics))} to compare"
+        )
+    return {**baseline.model_dump(), "_path": str(path)}
 
 
 def compare(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
+    """A case is worse when a check that passed in the baseline fails now, whatever else it fixed;
+    only the checks both runs made are compared."""
     before = {c["id"]: c for c in baseline["cases"]}
     better, worse, same = [], [], 0
     for case in report["cases"]:
         old = before.get(case["id"])
         if old is None:
             continue
-        old_checks: dict[str, bool] = old.get("checks", {})
+        old_checks: dict[str, bool] = old["checks"]
+        now_checks: dict[str, bool] = case["checks"]
+        shared = now_checks.keys() & old_checks.keys()
         change = {
             "id": case["id"],
             "before": old["quality"],
             "after": case["quality"],
-            "fixed": sorted(k for k, ok in case["checks"].items() if ok and old_checks.get(k) is False),
-            "broke": sorted(k for k, ok in case["checks"].items() if not ok and old_checks.get(k) is True),
+            "fixed": sorted(k for k in shared if now_checks[k] and not old_checks[k]),
+            "broke": sorted(k for k in shared if old_checks[k] and not now_checks[k]),
         }
-        if case["quality"] > old["quality"]:
-            better.append(change)
-        elif case["quality"] < old["quality"]:
+        if change["broke"]:
             worse.append(change)
+        elif change["fixed"]:
+            better.append(change)
         else:
             same += 1
     current_ids = {c["id"] for c in report["cases"]}
@@ -171,7 +218,10 @@ def compare(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresh
     gate = thresholds.baseline
     failures = []
     if gate.max_worse_cases is not None and len(worse) > gate.max_worse_cases:
-        failures.append(f"baseline: {len(worse)} case(s) got worse (allowed {gate.max_worse_cases})")
+        failures.append(
+            f"baseline: {len(worse)} case(s) got worse, a check that passed now fails "
+            f"(allowed {gate.max_worse_cases})"
+        )
     if gate.max_mean_drop is not None:
         for name, d in deltas.items():
             if report["metrics"][name]["unit"] == "score" and d["improvement"] < -gate.max_mean_drop:
@@ -238,3 +288,9 @@ def build(
         failures += report["baseline"]["gate_failures"]
     report["gate"] = {"passed": not failures, "failures": failures}
     return report
+
+
+def fail(report: dict[str, Any], failure: str) -> None:
+    """A failure found after the report was built (trace mode's write-back): the gate fails with it."""
+    report["gate"]["failures"].append(failure)
+    report["gate"]["passed"] = False

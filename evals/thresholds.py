@@ -6,14 +6,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evals.errors import EvalInputError
+from evals.errors import EvalInputError, explain
 from evals.metrics import Budgets, JudgeMetric, Metric
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "thresholds.toml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has types of its own, and `true` or "0.5" is no number here.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class MetricGate(_Strict):
@@ -54,14 +55,14 @@ def load(path: Path, known: Mapping[str, Metric]) -> Thresholds:
         raise EvalInputError(f"thresholds file not found: {path}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise EvalInputError(f"{path}: not a readable TOML file ({exc})") from None
-    unknown = sorted(set(raw.get("metrics", {})) - set(known))
-    if unknown:
-        raise EvalInputError(f"{path}: unknown metric(s) {unknown}; known: {sorted(known)}")
+    # Types first: `metrics = 1` is a message, not a TypeError further down.
     try:
         thresholds = Thresholds.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise EvalInputError(f"{path}: {problems}") from None
+        raise EvalInputError(f"{path}: {explain(exc)}") from None
+    unknown = sorted(set(thresholds.metrics) - set(known))
+    if unknown:
+        raise EvalInputError(f"{path}: unknown metric(s) {unknown}; known: {sorted(known)}")
     for name, gate in thresholds.metrics.items():
         if gate.pass_score is not None and not isinstance(known[name], JudgeMetric):
             raise EvalInputError(f"{path}: pass_score applies to judge metrics only, not {name!r}")

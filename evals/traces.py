@@ -1,9 +1,4 @@
-"""Trace mode: recent chat turns from Langfuse as turn records, and their scores written back.
-
-The service traces each turn as one `chat.turn` trace: the graph's input and final state as the
-trace's input and output, a `recall` span whose output holds the recalled memories, a TOOL
-observation per tool call and a GENERATION per model call.
-"""
+"""Trace mode: recent `chat.turn` traces from Langfuse as turn records, and their scores written back."""
 
 import asyncio
 import uuid
@@ -12,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from evals.langfuse_api import LangfuseAPI
-from evals.metrics import ALL
-from evals.records import ToolCall, TurnRecord
-from evals.scoring import Scores
+from app.services.turn_events import ToolCallSummary
+from evals.langfuse_api import LangfuseAPI, LangfuseError
+from evals.metrics import ALL, Metric
+from evals.records import TurnRecord
+from evals.scoring import Scores, applicable
 
 PAGE_SIZE = 50
 DETAIL_CONCURRENCY = 5
@@ -26,16 +22,17 @@ _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assi
 @dataclass(frozen=True)
 class TraceFilters:
     since: datetime
-    until: datetime | None = None
+    # Always set (the CLI pins it to the run's start): pages of a window still filling up would shift.
+    until: datetime
     limit: int = 50
     name: str | None = "chat.turn"
     tags: list[str] = field(default_factory=list)
-    unscored: bool = False  # skip traces that already have a score named like one of the metrics
+    unscored: bool = False  # skip traces that already have a score for every metric that applies
 
     def describe(self) -> dict[str, Any]:
         return {
             "since": self.since.isoformat(),
-            "until": self.until.isoformat() if self.until else None,
+            "until": self.until.isoformat(),
             "limit": self.limit,
             "name": self.name,
             "tags": self.tags,
@@ -43,17 +40,30 @@ class TraceFilters:
         }
 
 
-async def fetch(api: LangfuseAPI, filters: TraceFilters, metric_names: set[str]) -> list[dict[str, Any]]:
-    """Full traces (observations and scores included), newest first, at most `limit`."""
+@dataclass
+class Fetched:
+    records: list[TurnRecord] = field(default_factory=list)
+    # Per trace key: metrics it already has a score for, left alone when only unscored ones are wanted.
+    already_scored: dict[str, set[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # why a listed trace was not scored
+
+
+def score_names(trace: dict[str, Any]) -> set[str]:
+    return {str(s.get("name")) for s in trace.get("scores") or [] if isinstance(s, dict)}
+
+
+async def fetch(api: LangfuseAPI, filters: TraceFilters, metrics: Sequence[Metric]) -> Fetched:
+    """Traces in full (observations and scores included), newest first, at most `limit`."""
     bound = asyncio.Semaphore(DETAIL_CONCURRENCY)
 
-    async def detail(trace_id: str) -> dict[str, Any]:
+    async def detail(trace_id: str) -> tuple[str, dict[str, Any] | None]:
         async with bound:
-            return await api.get_trace(trace_id)
+            return trace_id, await api.get_trace(trace_id)
 
-    found: list[dict[str, Any]] = []
+    out = Fetched()
+    seen: set[str] = set()
     page = 1
-    while len(found) < filters.limit:
+    while len(out.records) < filters.limit:
         items, pages = await api.list_traces(
             page=page,
             limit=min(PAGE_SIZE, filters.limit),
@@ -62,17 +72,26 @@ async def fetch(api: LangfuseAPI, filters: TraceFilters, metric_names: set[str])
             name=filters.name,
             tags=filters.tags,
         )
-        for trace in await asyncio.gather(*(detail(str(item["id"])) for item in items)):
-            scored = {str(s.get("name")) for s in trace.get("scores") or [] if isinstance(s, dict)}
-            if filters.unscored and scored & metric_names:
+        # A trace that arrives late with an older timestamp shifts the later pages: one may repeat.
+        new = [str(item["id"]) for item in items if str(item["id"]) not in seen]
+        seen.update(new)
+        for trace_id, trace in await asyncio.gather(*(detail(i) for i in new)):
+            if trace is None:
+                out.skipped.append(f"{trace_id}: deleted since it was listed (HTTP 404)")
                 continue
-            found.append(trace)
-            if len(found) == filters.limit:
+            record = to_record(trace)
+            if filters.unscored:
+                have = score_names(trace)
+                if not {m.name for m in applicable(record, metrics)} - have:
+                    continue
+                out.already_scored[record.key] = have
+            out.records.append(record)
+            if len(out.records) == filters.limit:
                 break
         if not items or page >= pages:
             break
         page += 1
-    return found
+    return out
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
@@ -108,6 +127,8 @@ def _tokens(observations: list[dict[str, Any]]) -> int | None:
 
 
 def to_record(trace: dict[str, Any]) -> TurnRecord:
+    """The service traces a turn as the graph's input and final state, a `recall` span whose output
+    holds the recalled memories, a TOOL observation per tool call and a GENERATION per model call."""
     inputs, outputs = _messages(trace.get("input")), _messages(trace.get("output"))
     asked = [m for m in inputs if _role(m) == "user"]
     user = _text(asked[-1].get("content")) if asked else _text(trace.get("input"))
@@ -124,7 +145,7 @@ def to_record(trace: dict[str, Any]) -> TurnRecord:
         recall = [o for o in observations if o.get("name") == "recall" and isinstance(o.get("output"), dict)]
         memories = recall[-1]["output"].get("memories") if recall else []
     tools = [
-        ToolCall(
+        ToolCallSummary(
             name=str(o.get("name")),
             args=o["input"] if isinstance(o.get("input"), dict) else {"input": o.get("input")},
             result=_text(o.get("output")),
@@ -160,6 +181,16 @@ def score_id(trace_id: str, metric: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"evals:{trace_id}:{metric}"))
 
 
+@dataclass
+class Written:
+    written: int = 0
+    failed: list[str] = field(default_factory=list)  # one line per score Langfuse did not take
+
+
+def score_count(records: Sequence[TurnRecord], scores: Scores) -> int:
+    return sum(1 for r in records for s in scores[r.key].values() if s.value is not None)
+
+
 async def write_scores(
     api: LangfuseAPI,
     records: Sequence[TurnRecord],
@@ -167,8 +198,10 @@ async def write_scores(
     *,
     judge_model: str | None,
     on_written: Callable[[], None] = lambda: None,
-) -> int:
+) -> Written:
+    """Every measured score, each on its own: one Langfuse refuses is counted, not fatal to the rest."""
     bound = asyncio.Semaphore(DETAIL_CONCURRENCY)
+    result = Written()
 
     async def post(record: TurnRecord, name: str, value: float, passed: bool, reason: str) -> None:
         assert record.trace_id is not None
@@ -189,15 +222,21 @@ async def write_scores(
                 "judge_model": judge_model if metric.kind == "judge" else None,
             },
         }
-        async with bound:
-            await api.create_score(body)
+        try:
+            async with bound:
+                await api.create_score(body)
+        except LangfuseError as exc:
+            result.failed.append(f"{record.trace_id} {name}: {exc}")
+        else:
+            result.written += 1
         on_written()
 
-    jobs = [
-        post(r, name, s.value, s.passed, s.reason)
-        for r in records
-        for name, s in scores[r.key].items()
-        if s.value is not None
-    ]
-    await asyncio.gather(*jobs)
-    return len(jobs)
+    await asyncio.gather(
+        *(
+            post(r, name, s.value, s.passed, s.reason)
+            for r in records
+            for name, s in scores[r.key].items()
+            if s.value is not None
+        )
+    )
+    return result

@@ -1,5 +1,4 @@
-"""Checks that need no model: the expected tool and arguments, required and forbidden text,
-the memories recalled, completion, and the latency and token budgets."""
+"""Checks that need no model: tools, required and forbidden text, memories, completion, budgets."""
 
 import json
 import re
@@ -7,14 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.services.turn_events import ToolCallSummary
 from evals.metrics.base import Budgets, Metric, Score
-from evals.records import ToolCall, TurnRecord
+from evals.records import TurnRecord
 
 
 @dataclass(frozen=True)
 class DeterministicMetric(Metric):
     applies: Callable[[TurnRecord], bool]
     check: Callable[[TurnRecord, Budgets], Score]
+
+    def measure(self, record: TurnRecord, budgets: Budgets) -> Score:
+        # A failed turn has an empty reply and no tools, which would pass "must not contain" or
+        # "no tool": every check but `completed` fails with it instead.
+        if record.error and self.name != "completed":
+            return Score(None, False, f"not measured: the turn failed ({record.error})")
+        return self.check(record, budgets)
 
 
 def _norm(text: str) -> str:
@@ -34,7 +41,7 @@ def same_value(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def _call_text(call: ToolCall) -> str:
+def _call_text(call: ToolCallSummary) -> str:
     return f"{call.name}({json.dumps(call.args, ensure_ascii=False)})"
 
 
@@ -52,20 +59,29 @@ def _tool_call(record: TurnRecord, _: Budgets) -> Score:
     return Score(value, False, f"missing {wanted}; got {called}")
 
 
+def _found(reply: str, texts: list[str], patterns: list[str]) -> list[bool]:
+    lowered = reply.lower()
+    return [t.lower() in lowered for t in texts] + [
+        re.search(p, reply, re.IGNORECASE) is not None for p in patterns
+    ]
+
+
 def _contains(record: TurnRecord, _: Budgets) -> Score:
     assert record.expect is not None
-    wanted = record.expect.must_contain
-    missing = [w for w in wanted if w.lower() not in record.reply.lower()]
+    wanted = [*record.expect.must_contain, *(f"/{p}/" for p in record.expect.must_match)]
+    found = _found(record.reply, record.expect.must_contain, record.expect.must_match)
+    missing = [w for w, ok in zip(wanted, found, strict=True) if not ok]
     reason = f"missing {missing}" if missing else "all present"
     return Score(1 - len(missing) / len(wanted), not missing, reason)
 
 
 def _not_contains(record: TurnRecord, _: Budgets) -> Score:
     assert record.expect is not None
-    forbidden = record.expect.must_not_contain
-    found = [f for f in forbidden if f.lower() in record.reply.lower()]
-    reason = f"contains forbidden {found}" if found else "none present"
-    return Score(1 - len(found) / len(forbidden), not found, reason)
+    forbidden = [*record.expect.must_not_contain, *(f"/{p}/" for p in record.expect.must_not_match)]
+    found = _found(record.reply, record.expect.must_not_contain, record.expect.must_not_match)
+    present = [f for f, ok in zip(forbidden, found, strict=True) if ok]
+    reason = f"contains forbidden {present}" if present else "none present"
+    return Score(1 - len(present) / len(forbidden), not present, reason)
 
 
 def _memory(record: TurnRecord, _: Budgets) -> Score:
@@ -122,8 +138,8 @@ METRICS: list[DeterministicMetric] = [
         "deterministic",
         True,
         "score",
-        "Share of the required texts found in the reply.",
-        applies=lambda r: bool(r.expect and r.expect.must_contain),
+        "Share of the required texts and patterns found in the reply.",
+        applies=lambda r: bool(r.expect and (r.expect.must_contain or r.expect.must_match)),
         check=_contains,
     ),
     DeterministicMetric(
@@ -131,8 +147,8 @@ METRICS: list[DeterministicMetric] = [
         "deterministic",
         True,
         "score",
-        "Share of the forbidden texts absent from the reply.",
-        applies=lambda r: bool(r.expect and r.expect.must_not_contain),
+        "Share of the forbidden texts and patterns absent from the reply.",
+        applies=lambda r: bool(r.expect and (r.expect.must_not_contain or r.expect.must_not_match)),
         check=_not_contains,
     ),
     DeterministicMetric(

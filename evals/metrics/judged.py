@@ -13,6 +13,8 @@ PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 FIELDS = ("question", "answer", "history", "context", "expected")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 MAX_FIELD_CHARS = 6000  # bounds the judge's prompt whatever the transcript holds
+DATA_TAGS = ("user_message", "answer", "conversation", "memories", "tool_results")
+_OUR_TAGS = re.compile(rf"</?\s*(?:{'|'.join(DATA_TAGS)})\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_FIELD_CHARS else text[:MAX_FIELD_CHARS] + " [...]"
 
 
+def block(tag: str, text: str) -> str:
+    """Text the judge must read as data, between <tag> and </tag>. A tag of ours inside the text
+    loses its `<`, so a reply cannot close its block early and speak as the rubric."""
+    inner = _OUR_TAGS.sub(lambda m: "\u2039" + m.group(0)[1:], text)
+    return f"<{tag}>\n{inner}\n</{tag}>"
+
+
 def fields_of(record: TurnRecord) -> dict[str, str]:
     history = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in record.history)
     memories = "\n".join(f"- {m}" for m in record.memories) or "(none)"
@@ -63,12 +72,13 @@ def fields_of(record: TurnRecord) -> dict[str, str]:
     )
     expected = record.expect.behavior if record.expect and record.expect.behavior else "(not given)"
     return {
-        "question": _clip(record.user),
-        "answer": _clip(record.reply) or "(empty reply)",
-        "history": _clip(history) or "(none: this is the first message of the conversation)",
-        "context": _clip(
-            f"Memories recalled about this user:\n{memories}\n\nTool calls and results:\n{tools}"
+        "question": block("user_message", _clip(record.user)),
+        "answer": block("answer", _clip(record.reply) or "(empty reply)"),
+        "history": block(
+            "conversation", _clip(history) or "(none: this is the first message of the conversation)"
         ),
+        "context": block("memories", _clip(memories)) + "\n" + block("tool_results", _clip(tools)),
+        # The dataset's own words: trusted, so not a data block.
         "expected": _clip(expected),
     }
 

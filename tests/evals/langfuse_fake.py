@@ -1,17 +1,12 @@
-"""A loopback stand-in for the parts of Langfuse's public API that trace mode uses.
-
-GET /api/public/traces (page, limit, name, fromTimestamp, toTimestamp, tags, orderBy) answers
-`{"data": [TraceWithDetails], "meta": {"page", "limit", "totalItems", "totalPages"}}` with
-observation and score ids; GET /api/public/traces/{id} answers the trace with its observations and
-scores in full; POST /api/public/scores stores (or, with a known id, replaces) a score and answers
-`{"id": ...}`. Every call needs Basic auth with the project's keys.
-"""
+"""A loopback stand-in for the parts of Langfuse's public API that trace mode uses (list, read, score)."""
 
 import base64
 import json
 import math
 import threading
 import uuid
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,10 +87,20 @@ def make_trace(
 
 
 class FakeLangfuse:
+    """GET /api/public/traces answers `{"data": [...], "meta": {"page", "limit", "totalItems",
+    "totalPages"}}` with observation and score ids; GET /api/public/traces/{id} the trace in full;
+    POST /api/public/scores stores (or, with a known id, replaces) a score. Basic auth throughout.
+
+    `after_list(page)` runs once each page has been served; `faults` are answered instead, one per
+    request, as (status, headers); a score named in `refuse` (trace id, metric) gets a 400."""
+
     def __init__(self) -> None:
         self.traces: dict[str, dict[str, Any]] = {}
         self.scores: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # method, path, query
+        self.after_list: Callable[[int], None] = lambda page: None
+        self.faults: deque[tuple[int, dict[str, str]]] = deque()
+        self.refuse: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -149,7 +154,13 @@ class FakeLangfuse:
             scores = [s for s in self.scores.values() if s["traceId"] == trace_id]
         return {**trace, "scores": [*trace["scores"], *scores]}
 
+    def remove(self, trace_id: str) -> None:
+        with self._lock:
+            del self.traces[trace_id]
+
     def create_score(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if (body.get("traceId"), body.get("name")) in self.refuse:
+            return 400, {"message": "Invalid request data: refused by the test"}
         if not isinstance(body.get("name"), str) or not isinstance(body.get("value"), int | float):
             return 400, {"message": "Invalid request data: name and value are required"}
         if body.get("dataType", "NUMERIC") not in ("NUMERIC", "BOOLEAN", "CATEGORICAL"):
@@ -183,11 +194,13 @@ def _handler(fake: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
+        def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -196,10 +209,15 @@ def _handler(fake: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(url.query)
             fake.requests.append((method, url.path, query))
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.headers.get("Authorization") != expected:
+            fault = fake.faults.popleft() if fake.faults else None
+            if fault is not None:
+                self._reply(fault[0], {"message": "injected fault"}, fault[1])
+            elif self.headers.get("Authorization") != expected:
                 self._reply(401, {"message": "Invalid credentials"})
             elif method == "GET" and url.path == "/api/public/traces":
-                self._reply(*fake.list_page(query))
+                answer = fake.list_page(query)
+                fake.after_list(int(query.get("page", ["1"])[0]))  # before the client can ask again
+                self._reply(*answer)
             elif method == "GET" and url.path.startswith("/api/public/traces/"):
                 trace = fake.detail(unquote(url.path.rsplit("/", 1)[1]))
                 self._reply(200, trace) if trace else self._reply(404, {"message": "Trace not found"})

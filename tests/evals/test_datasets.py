@@ -28,6 +28,33 @@ def test_the_starter_dataset_covers_every_category():
     assert all(t.expect.must_not_contain or t.expect.behavior for t in injections)
 
 
+def _deterministic(expect: datasets.Expect) -> bool:
+    e = expect
+    return bool(
+        e.tools is not None or e.must_contain or e.must_not_contain or e.must_match or e.must_not_match
+    )
+
+
+def test_the_starter_expectations_are_not_met_by_chance():
+    starter = datasets.load("starter")
+    # A number as a plain substring is found inside other numbers ("8" in "18"): numbers are patterns.
+    texts = [w for c in starter.cases for t in c.turns for w in t.expect.must_contain]
+    assert not [w for w in texts if w.replace(".", "").isdigit()], texts
+    # A refusal is judged, but also checked: no tool, or none of the content it must not give.
+    for case in (c for c in starter.cases if c.category == "refusal"):
+        assert _deterministic(case.turns[-1].expect), case.id
+
+
+def test_a_pattern_that_is_no_regular_expression_is_refused():
+    line = (
+        '{"id": "x", "category": "tools", "turns": [{"user": "hi", "expect": {"must_match": ["(unclosed"]}}]}'
+    )
+    with pytest.raises(
+        EvalInputError, match=r"x:1: invalid case: turns.0.expect.must_match: .*not a regular"
+    ):
+        datasets.parse(line, source="x")
+
+
 def test_a_dataset_is_found_by_name_and_version(tmp_path, monkeypatch):
     for version in (1, 2, 10):
         (tmp_path / f"demo.v{version}.jsonl").write_text(
@@ -59,4 +86,4 @@ def test_the_shipped_thresholds_are_valid():
 
 def test_the_datasets_command_lists_them(capsys):
     assert main(["datasets"]) == 0
-    assert "starter v1: " in capsys.readouterr().out
+    assert "starter v2: 50 cases" in capsys.readouterr().out

@@ -1,15 +1,20 @@
 """The judge client: retried, bounded, cached by input hash, and tolerant of how models wrap JSON."""
 
 import asyncio
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+from structlog.testing import capture_logs
 
+from evals import backoff
 from evals.judge import Judge, JudgeError, parse_verdict
 from evals.metrics import JUDGED
 from evals.records import TurnRecord
 from evals.settings import EvalSettings
 from tests.evals.conftest import verdict
+from tests.evals.judge_fake import CountingJudge
 from tests.fake_llm import FakeLLM, Fault
 
 
@@ -34,6 +39,9 @@ def asked(fake: FakeLLM) -> int:
         ('{"score": 0.25, "reason": "meh"}', 0.25),
         ('Here you go:\n```json\n{"score": 1, "reason": "fine"}\n```', 1.0),
         ('{"reason": "no", "score": 0}', 0.0),
+        # What follows the object, braces included, is not part of it.
+        ('{"score": 0.5, "reason": "ok"} and {"note": "a second object"}', 0.5),
+        ('Scores look like {score}. Mine: {"score": 0.75, "reason": "b {c} d"} -- done }', 0.75),
     ],
 )
 def test_verdicts_are_read_out_of_what_models_write(text, score):
@@ -98,12 +106,92 @@ async def test_the_same_input_is_asked_once_even_across_runs(fake_llm, tmp_path)
     await other_model.aclose()
 
 
-async def test_concurrency_is_bounded(fake_llm, tmp_path):
-    fake_llm.script_reply(verdict(0.5, "ok"), when="judge me")
-    fake_llm.latency = 0.05
-    j = judge(fake_llm, tmp_path, judge_concurrency=2)
-    await asyncio.gather(*[j.verdict(f"judge me {i}") for i in range(6)])
-    assert j.stats.peak_concurrency == 2 and j.stats.requests == 6
+async def test_concurrency_is_bounded_as_the_server_sees_it(tmp_path):
+    with CountingJudge(pause=0.1) as server:
+        j = Judge(
+            EvalSettings(
+                judge_base_url=server.base_url, judge_model="counted", cache_dir=tmp_path, judge_concurrency=2
+            )
+        )
+        await asyncio.gather(*[j.verdict(f"judge me {i}") for i in range(6)])
+        await j.aclose()
+    assert server.served == 6 and server.peak == 2
+
+
+async def test_only_timeouts_rate_limits_and_server_errors_are_retried(fake_llm, tmp_path):
+    fake_llm.script_reply(verdict(0.6, "fine"), when="judge me")
+    j = judge(fake_llm, tmp_path)
+    for status in (408, 429, 502):
+        fake_llm.script(Fault(status=status))
+        assert (await j.verdict(f"judge me after {status}")).score == 0.6
+    assert j.stats.retries == 3
+    for status in (401, 404, 409, 422):
+        fake_llm.script(Fault(status=status))
+        with pytest.raises(JudgeError, match=f"HTTP {status}"):
+            await j.verdict(f"judge me after {status}")
+    assert j.stats.retries == 3 and j.stats.requests == 6 + 4
+    await j.aclose()
+
+
+async def test_retry_after_is_honoured(fake_llm, tmp_path):
+    fake_llm.script_reply(verdict(0.6, "fine"), when="judge me")
+    j = judge(fake_llm, tmp_path, judge_retry_delay=30.0)  # jittered doubling would wait 15 s or more
+    fake_llm.script(Fault(status=429, retry_after="0"))
+    start = time.monotonic()
+    assert (await j.verdict("judge me")).score == 0.6
+    assert time.monotonic() - start < 5
+    await j.aclose()
+
+
+async def test_a_url_httpx_cannot_speak_to_is_not_retried(tmp_path):
+    calls = 0
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'htp://'.")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    settings = EvalSettings(judge_base_url="http://judge.invalid/v1", judge_model="m", cache_dir=tmp_path)
+    j = Judge(settings, client=client)
+    with pytest.raises(JudgeError, match="unsupported protocol"):
+        await j.verdict("anything")
+    assert calls == 1 and j.stats.retries == 0
+    await client.aclose()
+
+
+def test_backoff_doubles_with_jitter_and_defers_to_the_server():
+    waits = [backoff.delay(1.0, 2) for _ in range(50)]
+    assert all(2.0 <= w <= 6.0 for w in waits) and len(set(waits)) > 40
+    assert backoff.delay(1.0, 2, server_says=7.0) == 7.0
+    assert backoff.delay(1.0, 0, server_says=3600.0) == backoff.MAX_WAIT
+    assert backoff.retry_after("12") == 12.0 and backoff.retry_after("soon") is None
+    assert backoff.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+
+
+async def test_the_judge_endpoint_is_part_of_the_cache_key(fake_llm, tmp_path):
+    fake_llm.script_reply(verdict(0.9, "good"), when="judge me")
+    first = judge(fake_llm, tmp_path)
+    await first.verdict("judge me: same")
+    # The same port under another name: to the cache, another server.
+    other = judge(fake_llm, tmp_path, judge_base_url=fake_llm.base_url.replace("127.0.0.1", "localhost"))
+    await other.verdict("judge me: same")
+    assert (first.stats.requests, other.stats.requests, other.stats.cache_hits) == (1, 1, 0)
+    await first.aclose()
+    await other.aclose()
+
+
+async def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_run(fake_llm, tmp_path):
+    fake_llm.script_reply(verdict(0.4, "fine"), when="judge me")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    j = judge(fake_llm, blocker / "cache")
+    with capture_logs() as logs:
+        results = await asyncio.gather(*[j.verdict(f"judge me {i}") for i in range(3)])
+        await j.verdict("judge me 3")
+    assert [r.score for r in results] == [0.4] * 3
+    assert j.stats.requests == 4 and j.stats.cache_error is not None
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["evals.judge_cache_unwritable"]
     await j.aclose()
 
 

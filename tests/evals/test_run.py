@@ -2,15 +2,16 @@
 
 import json
 import statistics
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from email_validator import validate_email
 
+from evals import agent_runner
 from evals.cli import main
 from evals.metrics import DETERMINISTIC
-from tests.evals.conftest import SMALL, THRESHOLDS, judge_requests, script_judge
+from tests.evals.conftest import SMALL, THRESHOLDS, Tags, judge_requests, script_judge
 
 TURNS = 6  # in small.v1.jsonl
 JUDGED = 5 * TURNS
@@ -106,25 +107,12 @@ def test_a_regression_fails_the_run_and_names_the_case(eval_env, fake_llm, capsy
     assert baseline["metrics"]["relevancy"]["mean"] > report["metrics"]["relevancy"]["mean"]
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def test_the_html_report_is_self_contained_and_shows_the_worst_cases(eval_env, fake_llm):
     script_judge(fake_llm, (("Metric: helpfulness", "rather not say"), 0.1, "Refused a plain sum <b>"))
     fake_llm.script_reply("I would rather not say.", when="[calc:6*7]")
     code, report = run(eval_env / "r")
     assert code == 1
-    parser = _Tags()
+    parser = Tags()
     parser.feed((eval_env / "r" / "report.html").read_text())
     names = [t for t, _ in parser.tags]
     assert names[0] == "html" and "script" not in names and "link" not in names and "img" not in names
@@ -146,6 +134,57 @@ def test_only_the_chosen_cases_and_metrics_run(eval_env, fake_llm):
     assert [c["id"] for c in report["cases"]] == ["calc", "leak"]
     assert not judge_requests(fake_llm) and report["judge"] is None
     assert set(report["metrics"]) == {m.name for m in DETERMINISTIC}
+
+
+def test_every_case_gets_its_own_user_whatever_its_id(eval_env, fake_llm):
+    long = "a-very-long-case-id-that-shares-its-first-forty-characters-"
+    ids = ["Case-A", "case-a", long + "1", long + "2", "naïve-ünïcode"]
+    emails = {agent_runner.eval_email("run1", i) for i in ids}
+    assert len(emails) == len(ids)
+    for email in emails:
+        validate_email(email, check_deliverability=False)
+    data = eval_env / "ids.v1.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"id": i, "category": "tools", "turns": [{"user": f"hi {i}", "expect": {"tools": []}}]}
+            )
+            + "\n"
+            for i in ids
+        )
+    )
+    out = eval_env / "r"
+    args = [
+        "run",
+        str(data),
+        "--metrics",
+        "deterministic",
+        "--thresholds",
+        str(THRESHOLDS),
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--progress", "off"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(c["id"] for c in report["cases"] if c["passed"]) == sorted(ids)
+
+
+def test_a_case_whose_user_cannot_be_made_fails_alone(eval_env, fake_llm, monkeypatch):
+    real = agent_runner.create_user
+
+    async def flaky(rt: Any, run_id: str, case_id: str) -> agent_runner.EvalUser:
+        if case_id == "name":
+            raise RuntimeError("the database said no")
+        return await real(rt, run_id, case_id)
+
+    monkeypatch.setattr(agent_runner, "create_user", flaky)
+    code, report = run(eval_env / "r", "--metrics", "deterministic")
+    assert code == 1
+    cases = {c["id"]: c for c in report["cases"]}
+    assert [c for c in cases if not cases[c]["passed"]] == ["name"]
+    errors = {t["error"] for t in cases["name"]["turns"]}
+    assert errors == {"could not create the eval user: RuntimeError: the database said no"}
+    assert any(f.startswith("completed: pass rate") for f in report["gate"]["failures"])
 
 
 @pytest.mark.slow

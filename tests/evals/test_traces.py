@@ -1,15 +1,17 @@
 """Trace mode against a loopback fake of Langfuse's public API: list, filter, score, write back."""
 
 import json
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from evals import traces
-from evals.cli import main
+from evals.cli import main, moment
+from evals.langfuse_api import LangfuseAPI
 from evals.metrics import JUDGED
 from tests.evals.conftest import THRESHOLDS, judge_requests, script_judge
 from tests.evals.langfuse_fake import PUBLIC_KEY, SECRET_KEY, FakeLangfuse, make_trace
@@ -44,7 +46,11 @@ def test_recent_traces_are_scored_and_the_scores_written_back(eval_env, fake_llm
     old = make_trace(user="from last week", reply="old", age=timedelta(days=3))
     staging = make_trace(user="staging turn", reply="x", tags=("env:staging",))
     scored = make_trace(user="already scored", reply="y", age=timedelta(minutes=1))
-    scored["scores"] = [{"id": "s1", "name": "relevancy", "value": 1.0, "dataType": "NUMERIC"}]
+    # Scored by every metric that applies to a trace (those with expectations never do).
+    scored["scores"] = [
+        {"id": f"s-{name}", "name": name, "value": 0.5, "dataType": "NUMERIC"}
+        for name in ("completed", "latency_ms", "tokens", *(m.name for m in JUDGED))
+    ]
     langfuse.add(tool_turn, *plain, old, staging, scored)
     script_judge(fake_llm)
 
@@ -139,3 +145,124 @@ def test_a_trace_without_tools_or_memories_still_converts():
     record = traces.to_record(trace)
     assert (record.user, record.reply, record.memories, record.tool_calls) == ("hello", "hi there", [], [])
     assert record.tokens == 150 and record.error is None
+
+
+def test_unscored_scores_only_the_missing_metrics(eval_env, fake_llm, langfuse):
+    partly = make_trace(user="partly scored", reply="a")
+    partly["scores"] = [{"id": "s1", "name": "relevancy", "value": 1.0, "dataType": "NUMERIC"}]
+    fully = make_trace(user="fully scored", reply="b")
+    fully["scores"] = [
+        {"id": f"s-{n}", "name": n, "value": 1.0, "dataType": "NUMERIC"} for n in ("relevancy", "helpfulness")
+    ]
+    langfuse.add(partly, fully)
+    script_judge(fake_llm)
+    code, report = run(eval_env / "r", "--unscored", "--metrics", "relevancy,helpfulness")
+    assert code == 0, report["gate"]
+    assert [c["id"] for c in report["cases"]] == [partly["id"]]
+    assert set(report["cases"][0]["turns"][0]["scores"]) == {"helpfulness"}
+    assert [r["messages"][-1]["content"].split("\n")[0] for r in judge_requests(fake_llm)] == [
+        "Metric: helpfulness"
+    ]
+    assert set(langfuse.scores_of(partly["id"])) == {"helpfulness"}
+
+
+def test_pages_read_while_traces_arrive_hold_no_repeats(eval_env, fake_llm, langfuse, monkeypatch):
+    monkeypatch.setattr(traces, "PAGE_SIZE", 2)
+    listed = [make_trace(user=f"q{i}", reply=f"a{i}", age=timedelta(minutes=10 + i)) for i in range(5)]
+    langfuse.add(*listed)
+
+    def arrive(page: int) -> None:
+        if page == 1:
+            # One from after the run started, one ingested late with an earlier time: both land
+            # on top of the list and would shift the next page by one.
+            langfuse.add(make_trace(user="future", reply="f", age=timedelta(minutes=-1)))
+            langfuse.add(make_trace(user="late", reply="l", age=timedelta(minutes=2)))
+
+    langfuse.after_list = arrive
+    code, report = run(eval_env / "r", "--limit", "4", "--metrics", "deterministic", "--no-write")
+    assert code == 0, report["gate"]
+    assert [c["id"] for c in report["cases"]] == [t["id"] for t in listed[:4]]
+    until = report["source"]["filters"]["until"]
+    lists = [q for _, path, q in langfuse.requests if path == "/api/public/traces"]
+    assert len(lists) == 3
+    assert {q["toTimestamp"][0] for q in lists} == {until.replace("+00:00", "Z")}
+
+
+def test_a_trace_deleted_after_listing_is_skipped_with_a_note(eval_env, fake_llm, langfuse, capsys):
+    kept, gone = (
+        make_trace(user="kept", reply="k"),
+        make_trace(user="gone", reply="g", age=timedelta(hours=1)),
+    )
+    langfuse.add(kept, gone)
+    langfuse.after_list = lambda page: langfuse.remove(gone["id"])
+    code, report = run(eval_env / "r", "--metrics", "deterministic", "--no-write")
+    assert code == 0, report["gate"]
+    assert [c["id"] for c in report["cases"]] == [kept["id"]]
+    assert report["source"]["skipped"] == [f"{gone['id']}: deleted since it was listed (HTTP 404)"]
+    assert f"skipped trace {gone['id']}" in capsys.readouterr().out
+
+
+def test_a_score_langfuse_refuses_fails_the_run_but_keeps_the_report(eval_env, fake_llm, langfuse, capsys):
+    first, second = make_trace(user="one", reply="1"), make_trace(user="two", reply="2")
+    langfuse.add(first, second)
+    langfuse.refuse.add((first["id"], "latency_ms"))
+    code, report = run(eval_env / "r", "--metrics", "completed,latency_ms")
+    assert code == 1
+    assert report["scores_written"] == 3 and len(report["scores_failed"]) == 1
+    assert report["scores_failed"][0].startswith(f"{first['id']} latency_ms: ")
+    assert report["gate"]["failures"] == ["langfuse: 1 score(s) could not be written back"]
+    assert set(langfuse.scores_of(first["id"])) == {"completed"}
+    assert set(langfuse.scores_of(second["id"])) == {"completed", "latency_ms"}
+    assert "not written: " in capsys.readouterr().out
+
+
+def test_no_matching_trace_is_a_failed_run(eval_env, fake_llm, langfuse, capsys):
+    langfuse.add(make_trace(user="old", reply="o", age=timedelta(days=3)))
+    code, report = run(eval_env / "r", "--since", "24h", "--metrics", "deterministic")
+    assert code == 1 and report["summary"]["turns"] == 0
+    assert report["gate"]["failures"] == ["no traces matched the filters"]
+    assert "warning: no traces matched the filters" in capsys.readouterr().err
+
+
+async def test_langfuse_retry_after_is_honoured():
+    with FakeLangfuse() as fake:
+        fake.add(make_trace(user="hi", reply="hello"))
+        fake.faults.append((429, {"Retry-After": "0"}))
+        # Its own back-off would wait 15 s or more.
+        async with LangfuseAPI(fake.url, public_key=PUBLIC_KEY, secret_key=SECRET_KEY, retry_delay=30) as api:
+            start = time.monotonic()
+            items, pages = await api.list_traces(page=1, limit=10)
+        assert time.monotonic() - start < 5 and len(items) == 1 and pages == 1
+        assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-03-01T12:00:00+02:00", datetime(2025, 3, 1, 10, 0, tzinfo=UTC)),
+        ("2025-03-01T10:00:00Z", datetime(2025, 3, 1, 10, 0, tzinfo=UTC)),
+        ("2025-03-01T10:00:00", datetime(2025, 3, 1, 10, 0, tzinfo=UTC)),  # no zone: UTC
+        ("2025-03-01", datetime(2025, 3, 1, tzinfo=UTC)),
+    ],
+)
+def test_times_are_read_as_iso_with_utc_by_default(text, expected):
+    assert moment(text) == expected and moment(text).utcoffset() is not None
+
+
+def test_durations_count_back_from_now():
+    for text, delta in [
+        ("90m", timedelta(minutes=90)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+    ]:
+        assert abs(datetime.now(UTC) - delta - moment(text)) < timedelta(seconds=5)
+
+
+def test_until_bounds_the_window(eval_env, fake_llm, langfuse):
+    inside = make_trace(user="inside", reply="i", age=timedelta(hours=3))
+    langfuse.add(inside, make_trace(user="too new", reply="n", age=timedelta(minutes=30)))
+    until = (datetime.now(UTC) - timedelta(hours=1)).astimezone().isoformat()  # local time, with offset
+    code, report = run(eval_env / "r", "--until", until, "--metrics", "deterministic", "--no-write")
+    assert code == 0, report["gate"]
+    assert [c["id"] for c in report["cases"]] == [inside["id"]]
+    assert datetime.fromisoformat(report["source"]["filters"]["until"]) == datetime.fromisoformat(until)
