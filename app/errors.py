@@ -1,6 +1,7 @@
 """One error type for the whole service; the API layer renders it as {"error", "detail"}."""
 
 import math
+from typing import Any
 
 
 class AppError(Exception):
@@ -11,6 +12,10 @@ class AppError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.headers = headers
+
+    def body_detail(self) -> Any:
+        """What the response's "detail" holds."""
+        return self.detail
 
 
 class NotFoundError(AppError):
@@ -37,8 +42,18 @@ class ForbiddenError(AppError):
 
 
 class ValidationFailedError(AppError):
+    """Input the schema let through but the service refuses; shaped like FastAPI's own 422s, so
+    every 422 of the API reads the same: a list of {loc, msg, type}."""
+
     status_code = 422
     error = "validation_error"
+
+    def __init__(self, detail: str, *, loc: tuple[str, ...]) -> None:
+        super().__init__(detail)
+        self.loc = loc
+
+    def body_detail(self) -> Any:
+        return [{"loc": list(self.loc), "msg": self.detail, "type": "value_error"}]
 
 
 class ThreadBusyError(ConflictError):

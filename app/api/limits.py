@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from app.api.deps import ChatRuntimeDep, SettingsDep, oauth2_scheme
+from app.api.deps import ChatRuntimeDep, SettingsDep
 from app.config import Settings
 from app.errors import UnauthorizedError
 from app.services import rate_limits, tokens
@@ -41,8 +41,11 @@ async def get_client_address(request: Request, settings: SettingsDep) -> str:
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
-def _subject(token: str | None, request: Request, settings: Settings) -> str:
-    if token:
+def _subject(request: Request, settings: Settings) -> str:
+    # Read from the header here, not through the OAuth2 dependency, which would mark public routes
+    # (log-in, sign-up) as needing a token in the OpenAPI schema.
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
         try:
             return f"user:{tokens.decode(token, settings, kind=tokens.ACCESS).user_id}"
         except UnauthorizedError:
@@ -54,15 +57,10 @@ def rate_limit(name: str) -> Any:
     """A dependency counting the request against RATE_LIMIT_<NAME>; list it before the route's own
     dependencies so that a refused request costs no more work (a log-in's bcrypt, say)."""
 
-    async def limited(
-        request: Request,
-        settings: SettingsDep,
-        chat: ChatRuntimeDep,
-        token: Annotated[str | None, Depends(oauth2_scheme)],
-    ) -> None:
+    async def limited(request: Request, settings: SettingsDep, chat: ChatRuntimeDep) -> None:
         if settings.rate_limit_enabled:
             await rate_limits.hit(
-                chat.pool, name=name, subject=_subject(token, request, settings), rate=settings.rate(name)
+                chat.pool, name=name, subject=_subject(request, settings), rate=settings.rate(name)
             )
 
     return Depends(limited)

@@ -62,11 +62,16 @@ class ChatRuntime:
         )
 
 
+_MESSAGE = ("body", "message")
+
+
 def validate_message(text: str, settings: Settings) -> None:
     if not text.strip():
-        raise ValidationFailedError("message must not be empty")
+        raise ValidationFailedError("message must not be empty", loc=_MESSAGE)
     if len(text) > settings.max_message_chars:
-        raise ValidationFailedError(f"message is longer than {settings.max_message_chars} characters")
+        raise ValidationFailedError(
+            f"message is longer than {settings.max_message_chars} characters", loc=_MESSAGE
+        )
 
 
 async def begin_turn(rt: ChatRuntime, token: TokenClaims, *, session_id: uuid.UUID) -> leases.Lease:

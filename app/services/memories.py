@@ -15,12 +15,16 @@ def require(store: MemoryStore | None) -> MemoryStore:
     return store
 
 
-def _check_text(text: str, settings: Settings) -> str:
+_TEXT = ("body", "text")
+
+
+def _check_text(text: str, settings: Settings, *, loc: tuple[str, ...] = _TEXT) -> str:
     text = text.strip()
+    name = loc[-1]
     if not text:
-        raise ValidationFailedError("text must not be empty")
+        raise ValidationFailedError(f"{name} must not be empty", loc=loc)
     if len(text) > settings.memory_max_chars:
-        raise ValidationFailedError(f"text is longer than {settings.memory_max_chars} characters")
+        raise ValidationFailedError(f"{name} is longer than {settings.memory_max_chars} characters", loc=loc)
     return text
 
 
@@ -34,7 +38,7 @@ async def list_memories(
 async def search_memories(
     store: MemoryStore, settings: Settings, *, user_id: uuid.UUID, query: str, limit: int
 ) -> list[MemoryRow]:
-    return await store.search(user_id, _check_text(query, settings), limit=limit)
+    return await store.search(user_id, _check_text(query, settings, loc=("query", "q")), limit=limit)
 
 
 async def get_memory(store: MemoryStore, *, user_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRow:

@@ -107,8 +107,10 @@ async def test_no_thread_or_memory_growth_over_200_turns(app, client, fake_llm):
         ", ".join(f"{t:+d} / {m:+.1f} MB" for t, m in marks),
     )
     # Thread pools start their threads lazily, up to fixed sizes; a per-turn leak would show hundreds.
-    assert marks[0][0] <= app.state.settings.memory_workers
-    assert marks[1][0] == marks[0][0]
+    # The bound is the pools' fixed sizes (extraction workers plus the recall embedding's two), at
+    # either mark: on a busy machine the last lazy starts can fall in the second hundred turns.
+    bound = app.state.settings.memory_workers + 2
+    assert marks[0][0] <= bound and marks[1][0] <= bound
     # Allocators settle during the first hundred turns; after that the process must stay flat.
     assert marks[1][1] - marks[0][1] < 5
     assert (await client.get("/api/v1/memories", headers=auth(user))).json()["total"] == 220
