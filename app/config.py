@@ -214,6 +214,20 @@ class Settings(BaseSettings):
         return self.llm_base_url is not None or self.llm_api_key is not None
 
 
+# The process environment is written here only, for code that reads it rather than our Settings.
+
+
+def export_for_mem0(settings: Settings) -> None:
+    """mem0 reads these once, when first imported (any mem0 module): no analytics, nothing in ~/.mem0."""
+    os.environ["MEM0_TELEMETRY"] = "False"
+    os.environ["MEM0_DIR"] = str(settings.data_dir / "mem0")
+
+
+def skip_migrations_in_child_processes() -> None:
+    """For gunicorn's workers, forked after the master migrated: they read it as a setting."""
+    os.environ["RUN_MIGRATIONS_ON_START"] = "false"
+
+
 def load_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=_env_files(), **overrides)
 

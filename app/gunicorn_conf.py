@@ -1,10 +1,9 @@
 """Gunicorn settings: uvicorn workers; with DATABASE_URL, the master applies migrations once."""
 
 import asyncio
-import os
 from typing import TYPE_CHECKING
 
-from app.config import load_settings
+from app.config import load_settings, skip_migrations_in_child_processes
 from app.db import normalise_url
 from app.schema import upgrade_to_head
 
@@ -43,7 +42,7 @@ def on_starting(server: "Arbiter") -> None:
         return
     asyncio.run(upgrade_to_head(normalise_url(_settings.database_url).sqlalchemy))
     # Workers are forked from this process, so they inherit the variable and skip the lock round trip.
-    os.environ["RUN_MIGRATIONS_ON_START"] = "false"
+    skip_migrations_in_child_processes()
     server.log.info("Migrations applied by the master; workers skip them")
 
 

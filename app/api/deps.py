@@ -52,13 +52,17 @@ SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
 async def get_token_claims(
-    token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep
 ) -> tokens.TokenClaims:
-    """The token's user and issue time, unchecked against the database: for routes whose own
-    statement checks the user is active and the token not revoked (a chat turn takes its lease so)."""
+    """The token's user and login, unchecked against the database: for routes whose own statement
+    checks the user is active and the login live (a chat turn takes its lease so)."""
     if not token:
         raise UnauthorizedError()
-    claims = tokens.decode(token, settings, kind=tokens.ACCESS)
+    # The rate limiter, which runs first, may have decoded this very token already.
+    decoded: tuple[str, tokens.TokenClaims] | None = getattr(request.state, "access_claims", None)
+    claims = (
+        decoded[1] if decoded and decoded[0] == token else tokens.decode(token, settings, kind=tokens.ACCESS)
+    )
     # Every later log line of this request carries it (CurrentUser builds on this dependency).
     structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))
     return claims

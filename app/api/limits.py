@@ -47,9 +47,12 @@ def _subject(request: Request, settings: Settings) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token:
         try:
-            return f"user:{tokens.decode(token, settings, kind=tokens.ACCESS).user_id}"
+            claims = tokens.decode(token, settings, kind=tokens.ACCESS)
         except UnauthorizedError:
             pass  # the route itself refuses it; until then the address is the client
+        else:
+            request.state.access_claims = (token, claims)  # get_token_claims need not decode again
+            return f"user:{claims.user_id}"
     return f"ip:{client_address(request, settings)}"
 
 

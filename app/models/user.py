@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime
+from sqlalchemy import BigInteger, CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field
@@ -26,8 +26,6 @@ class User(SQLModel, table=True):
     role: str = Field(
         default=Role.user.value, max_length=16, sa_column_kwargs={"server_default": Role.user.value}
     )
-    # Access tokens issued before this instant are refused (a password reset sets it).
-    tokens_valid_after: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     # Per-user overrides set by an admin; None means the server's default (QUOTA_*_PER_DAY).
     daily_message_quota: int | None = None
     daily_token_quota: int | None = Field(default=None, sa_type=BigInteger)

