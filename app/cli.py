@@ -8,9 +8,9 @@ import sys
 from pydantic import TypeAdapter, ValidationError
 
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker, resolve_database_urls
+from app.db import open_database
+from app.db.migrations import DatabaseSetupError
 from app.errors import AppError
-from app.schema import upgrade_to_head
 from app.schemas.auth import Email, Password
 from app.services import admin as admin_service
 
@@ -46,27 +46,18 @@ def read_password() -> str:
 async def create_admin(email: str) -> str:
     """Create the admin, or promote (and enable) the existing user; a line saying which."""
     settings = get_settings()
-    urls, embedded = await resolve_database_urls(settings)
-    try:
-        await upgrade_to_head(urls.sqlalchemy)  # as start-up does, so a fresh database works
-        engine = create_engine(urls, settings)
-        db = create_sessionmaker(engine)
-        try:
-            async with db() as session, session.begin():
-                existing = await admin_service.find_by_email(session, email)
-                if existing is not None:
-                    _, changed = await admin_service.make_admin(session, user_id=existing.id)
-                    return f"{email} is {'now' if changed else 'already'} an active admin."
-            # The prompt waits for a person: no transaction stays open meanwhile.
-            password = await asyncio.to_thread(read_password)
-            async with db() as session, session.begin():
-                await admin_service.create_admin(session, settings, email=email, password=password)
-            return f"Created admin {email}."
-        finally:
-            await engine.dispose()
-    finally:
-        if embedded is not None:
-            await embedded.release()
+    # The database only (migrated, as start-up does, so a fresh database works): no graph, no model.
+    async with open_database(settings, migrate=True) as database:
+        async with database.sessions() as session, session.begin():
+            existing = await admin_service.find_by_email(session, email)
+            if existing is not None:
+                _, changed = await admin_service.make_admin(session, user_id=existing.id)
+                return f"{email} is {'now' if changed else 'already'} an active admin."
+        # The prompt waits for a person: no transaction stays open meanwhile.
+        password = await asyncio.to_thread(read_password)
+        async with database.sessions() as session, session.begin():
+            await admin_service.create_admin(session, settings, email=email, password=password)
+        return f"Created admin {email}."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # The result line and the exit status are the command's interface to the operator, not log events.
     try:
         sys.stdout.write(asyncio.run(create_admin(email)) + "\n")
-    except (CliError, AppError) as exc:
+    except (CliError, AppError, DatabaseSetupError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     return 0

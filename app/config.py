@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # Recently written checkpoints kept in memory per process (0 turns the cache off).
     checkpoint_cache_size: int = Field(default=1000, ge=0)
     run_migrations_on_start: bool = True
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=120)  # wait for a connection, then 503
+    db_connect_timeout: int = Field(default=3, ge=1, le=60)  # open one connection
 
     # --- auth
     # Read only by `python -m app.cli create-admin` when it has no terminal to prompt on.
@@ -117,6 +119,11 @@ class Settings(BaseSettings):
     # Turns in progress, streamed or not, per user and on the whole service.
     max_streams_per_user: int = Field(default=3, ge=1)
     max_streams_total: int = Field(default=200, ge=1)
+    # A turn's lease lasts this long unless its process renews it (every third of it): a process that
+    # dies frees its sessions within this time.
+    lease_ttl_seconds: float = Field(default=15.0, ge=1.5, le=600)
+    # On SIGTERM, turns in flight get this long to finish; later ones end with a typed error.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     # --- LLM (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None
@@ -159,9 +166,14 @@ class Settings(BaseSettings):
     memory_recall_limit: int = Field(default=5, ge=0, le=50)
     memory_recall_max_chars: int = Field(default=2000, ge=0, le=50_000)
     memory_max_chars: int = Field(default=1000, ge=10, le=10_000)  # one memory's text
-    memory_workers: int = Field(default=4, ge=1, le=32)  # extraction threads (each waits on the LLM)
-    memory_max_pending: int = Field(default=500, ge=1)  # extraction jobs waiting; more are dropped
-    memory_drain_timeout: float = Field(default=15.0, ge=0)
+    # Extraction runs as durable jobs in PostgreSQL, taken by any process that consumes them.
+    memory_workers: int = Field(default=4, ge=1, le=32)  # jobs one consumer runs at once
+    memory_max_pending: int = Field(default=10_000, ge=1)  # jobs waiting; beyond it a turn queues none
+    memory_drain_timeout: float = Field(default=15.0, ge=0)  # at shutdown, for jobs in progress
+    memory_job_poll_seconds: float = Field(default=1.0, gt=0, le=60)  # an idle consumer looks this often
+    memory_job_max_attempts: int = Field(default=5, ge=1, le=50)  # then the job is kept as failed
+    # API processes also run jobs; set false when `python -m app.worker` processes run them.
+    memory_jobs_in_process: bool = True
 
     # --- observability
     # None: INFO, or WARNING when APP_ENV=test.

@@ -107,3 +107,27 @@ class QuotaExceededError(TooManyRequestsError):
 
 class TooManyStreamsError(TooManyRequestsError):
     error = "too_many_streams"
+
+
+class ServiceUnavailableError(AppError):
+    status_code = 503
+    error = "service_unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    error = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database cannot be reached right now; please try again shortly.")
+
+
+class ShuttingDownError(ServiceUnavailableError):
+    error = "shutting_down"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This server is restarting and takes no new messages; send it again in a moment.", retry_after=2
+        )

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from app.config import load_settings, skip_migrations_in_child_processes
 from app.db import normalise_url
-from app.schema import upgrade_to_head
+from app.db.migrations import DatabaseSetupError, upgrade_to_head
 
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
@@ -22,8 +22,9 @@ worker_class = "uvicorn.workers.UvicornWorker"
 # A worker's boot counts against this: its lifespan may start the embedded PostgreSQL or wait for the
 # migration lock a sibling holds. Once serving, the event loop's heartbeat is independent of LLM time.
 timeout = 120
-# A turn cut short by shutdown leaves no half state (its checkpoint pointer does not move).
-graceful_timeout = 30
+# On SIGTERM each worker stops taking turns and gives those in flight SHUTDOWN_GRACE_SECONDS; a turn
+# cut short leaves no half state (its checkpoint pointer does not move) and its lease is released.
+graceful_timeout = int(_settings.shutdown_grace_seconds) + 5
 keepalive = 5
 # The app writes its own structured logs; gunicorn's access lines would duplicate them.
 accesslog = None
@@ -40,7 +41,10 @@ def on_starting(server: "Arbiter") -> None:
     _reset_metrics_dir()
     if not (_settings.database_url and _settings.run_migrations_on_start):
         return
-    asyncio.run(upgrade_to_head(normalise_url(_settings.database_url).sqlalchemy))
+    try:
+        asyncio.run(upgrade_to_head(normalise_url(_settings.database_url).sqlalchemy))
+    except DatabaseSetupError as exc:
+        raise SystemExit(f"error: {exc}") from None  # one line for the operator, no traceback
     # Workers are forked from this process, so they inherit the variable and skip the lock round trip.
     skip_migrations_in_child_processes()
     server.log.info("Migrations applied by the master; workers skip them")

@@ -2,35 +2,32 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.agent.checkpointer import open_checkpointer
-from app.agent.graph import build_graph
-from app.agent.llm import build_model
-from app.agent.memory import MemoryStore, open_memory
-from app.agent.tools import default_tools
-from app.agent.tools.memory import memory_tools
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, RequestObservabilityMiddleware
 from app.api.v1 import api_router
 from app.api.v1.health import router as health_router
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker, resolve_database_urls
+from app.db.migrations import DatabaseSetupError
 from app.observability import metrics
 from app.observability.logging import configure_logging
-from app.observability.pools import pool_reader
-from app.observability.runtime import Telemetry, open_telemetry
-from app.schema import head_revision, upgrade_to_head
-from app.services import housekeeping
-from app.services.chat import ChatRuntime
+from app.runtime import Runtime, open_runtime
+from app.services import housekeeping, leases, shutdown
+from app.services.memory_jobs import MemoryJobs
 
 log = structlog.get_logger(__name__)
 METRICS_PATH = "/metrics"
+_SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def metrics_endpoint(request: Request) -> Response:
@@ -39,74 +36,83 @@ def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+@contextlib.contextmanager
+def on_shutdown_signal(callback: Callable[[], None]) -> Any:
+    """Call `callback` on the event loop when SIGTERM or SIGINT arrives, then hand the signal on to
+    the server's own handler (uvicorn's, inside gunicorn's worker too), which stops accepting
+    connections and waits for those in flight."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in _SHUTDOWN_SIGNALS}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(callback)
+        chained = previous[signal.Signals(sig)]
+        if callable(chained):
+            chained(sig, frame)
+
+    for sig in _SHUTDOWN_SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+async def _stop(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    urls, embedded = await resolve_database_urls(settings)
     try:
-        if settings.run_migrations_on_start:
-            await upgrade_to_head(urls.sqlalchemy)
-        engine = create_engine(urls, settings)
-        checkpointer, checkpoint_pool = await open_checkpointer(
-            urls.psycopg, max_size=settings.checkpoint_pool_size, cache_entries=settings.checkpoint_cache_size
-        )
-        memory: MemoryStore | None = None
-        telemetry: Telemetry | None = None
-        sweeper: asyncio.Task[None] | None = None
-        try:
-            telemetry = open_telemetry(
-                settings,
-                pool_reader=pool_reader(
-                    engine, checkpoint_pool, engine_max=settings.db_pool_size + settings.db_max_overflow
-                ),
-            )
-            tools = default_tools()
-            if settings.memory_enabled:
-                memory = await open_memory(settings, dsn=urls.psycopg, pool=checkpoint_pool)
-                tools += memory_tools(memory)
-            builder = build_graph(
-                build_model(settings, tools),
-                tools,
-                max_messages=settings.history_max_messages,
-                max_chars=settings.history_max_chars,
-                memory=memory,
-            )
-            app.state.engine = engine
-            app.state.schema_head = head_revision()
-            # The checkpointer's psycopg pool (autocommit) also serves the per-request single statements.
-            app.state.chat = ChatRuntime(
-                graph=builder.compile(checkpointer=checkpointer),
-                db=create_sessionmaker(engine),
-                pool=checkpoint_pool,
-                settings=settings,
-                memory=memory,
-                callbacks=telemetry.callbacks,
-                tracing=telemetry.tracing,
-            )
-            sweeper = asyncio.create_task(housekeeping.run(checkpoint_pool, settings))
+        async with open_runtime(settings) as rt:
+            app.state.runtime = rt
+            jobs: MemoryJobs | None = None
+            if rt.memory is not None and settings.memory_jobs_in_process:
+                jobs = MemoryJobs(rt)
+                jobs.start()
+            rt.memory_jobs = jobs
+            keeper = asyncio.create_task(leases.keep_alive(rt))
+            sweeper = asyncio.create_task(housekeeping.run(rt.db.pool, settings))
+            draining: list[asyncio.Task[None]] = []
             log.info(
                 "app.started",
                 env=settings.app_env.value,
                 llm_model=settings.llm_model,
                 memory=settings.memory_enabled,
-                tracing=telemetry.tracing is not None,
+                tracing=rt.tracing is not None,
             )
-            yield
-        finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
-            if memory is not None:
-                await memory.close()  # drains pending extractions while the pools are still open
-            if telemetry is not None:
-                await telemetry.close()  # after the last turn's spans have ended
-            await checkpoint_pool.close()
-            await engine.dispose()
-    finally:
-        if embedded is not None:
-            await embedded.release()
-        log.info("app.stopped")
+            try:
+                with on_shutdown_signal(lambda: draining.append(asyncio.create_task(shutdown.drain(rt)))):
+                    yield
+            finally:
+                await _cut_remaining(rt, draining)
+                await _stop(sweeper)
+                if jobs is not None:
+                    await jobs.stop()
+                await _stop(keeper)
+    except DatabaseSetupError as exc:
+        log.error("app.database_not_ready", detail=str(exc))
+        raise DatabaseSetupError(str(exc)) from None
+    log.info("app.stopped")
+
+
+async def _cut_remaining(rt: Runtime, draining: list[asyncio.Task[None]]) -> None:
+    """The server stopped waiting: any turn still here ends now, its lease released."""
+    rt.draining = True
+    for task in draining:
+        await _stop(task)
+    for handle in list(rt.runs.values()):
+        handle.cut_now()
+    await shutdown.wait_for_runs(rt, until=asyncio.get_running_loop().time() + 5)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -129,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
     # Our own limit rather than FastAPI's max_body_size, whose 413 is plain text, not the error shape.

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from app import runtime as app_runtime
 from app.config import Settings
 from app.errors import AppError
-from app.main import create_app
+from app.runtime import Runtime
 from app.services import auth, chat, tokens
 from app.services import sessions as sessions_service
-from app.services.chat import ChatRuntime
+from app.services.memory_jobs import MemoryJobs
 from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
 from evals.datasets import Case, Dataset
@@ -27,12 +28,19 @@ log = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[ChatRuntime]:
-    """Everything the service builds at start-up (migrations, pools, graph, memory), then closed."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        runtime: ChatRuntime = app.state.chat
-        yield runtime
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """What the service builds at start-up (migrations, pools, graph, memory) and a memory-job
+    consumer, without an HTTP app; then closed."""
+    async with app_runtime.open_runtime(settings) as runtime:
+        jobs = MemoryJobs(runtime) if runtime.memory is not None else None
+        runtime.memory_jobs = jobs
+        if jobs is not None:
+            jobs.start()
+        try:
+            yield runtime
+        finally:
+            if jobs is not None:
+                await jobs.stop()
 
 
 @dataclass(frozen=True)
@@ -49,39 +57,39 @@ def eval_email(run_id: str, case_id: str) -> str:
     return f"eval-{run_id}-{slug}-{digest}@evals.example.com"
 
 
-async def create_user(rt: ChatRuntime, run_id: str, case_id: str) -> EvalUser:
+async def create_user(rt: Runtime, run_id: str, case_id: str) -> EvalUser:
     """Signed up and given a login session by the auth services; no password check is needed for a
     user the evals just made (and none of the address-based lockout a real log-in is subject to)."""
     email = eval_email(run_id, case_id)
-    async with rt.db() as session:
+    async with rt.db.sessions() as session:
         user = await auth.register(session, rt.settings, email=email, password=secrets.token_urlsafe(24))
         await session.commit()
-    pair = await tokens.open_login(rt.pool, rt.settings, user.id)
+    pair = await tokens.open_login(rt.db.pool, rt.settings, user.id)
     return EvalUser(user.id, tokens.decode(pair.access_token, rt.settings, kind=tokens.ACCESS))
 
 
-async def delete_user(rt: ChatRuntime, user_id: uuid.UUID) -> None:
-    if rt.memory is not None:
-        await rt.memory.idle()  # no extraction may land after the user is gone
-    async with rt.db() as session:
-        await auth.delete_account(session, user_id=user_id, stale_after=rt.stale_lease_after)
+async def delete_user(rt: Runtime, user_id: uuid.UUID) -> None:
+    if rt.memory_jobs is not None:
+        await rt.memory_jobs.idle()  # no extraction may land after the user is gone
+    async with rt.db.sessions() as session:
+        await auth.delete_account(session, user_id=user_id, lease_ttl=rt.lease_ttl)
         await session.commit()
 
 
-async def _new_session(rt: ChatRuntime, user_id: uuid.UUID, name: str) -> uuid.UUID:
-    async with rt.db() as session:
+async def _new_session(rt: Runtime, user_id: uuid.UUID, name: str) -> uuid.UUID:
+    async with rt.db.sessions() as session:
         created = await sessions_service.create_session(session, user_id=user_id, name=f"eval {name}")
         await session.commit()
     return created.id
 
 
-async def _recalled(rt: ChatRuntime, thread_id: uuid.UUID) -> list[str]:
+async def _recalled(rt: Runtime, thread_id: uuid.UUID) -> list[str]:
     """The memories the recall node put into this turn's context, read back from its checkpoint."""
     state = await rt.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
     return [str(m) for m in state.values.get("memories") or []]
 
 
-async def run_turn(rt: ChatRuntime, user: EvalUser, session_id: uuid.UUID, record: TurnRecord) -> None:
+async def run_turn(rt: Runtime, user: EvalUser, session_id: uuid.UUID, record: TurnRecord) -> None:
     start = time.perf_counter()
     try:
         chat.validate_message(record.user, rt.settings)
@@ -135,9 +143,7 @@ def _failed(case: Case, error: str, on_turn: Callable[[], None]) -> list[TurnRec
     return records
 
 
-async def run_case(
-    rt: ChatRuntime, case: Case, *, run_id: str, on_turn: Callable[[], None]
-) -> list[TurnRecord]:
+async def run_case(rt: Runtime, case: Case, *, run_id: str, on_turn: Callable[[], None]) -> list[TurnRecord]:
     """Each case gets a fresh user, deleted afterwards with everything of theirs. A case that cannot
     start is that case's failure (every turn errored), not the end of the run."""
     try:
@@ -156,10 +162,10 @@ async def run_case(
                 if turn.session not in sessions:
                     sessions[turn.session] = await _new_session(rt, user.id, turn.session)
                     history[turn.session] = []
-                if previous is not None and turn.session != previous and rt.memory is not None:
+                if previous is not None and turn.session != previous and rt.memory_jobs is not None:
                     # Memories are extracted after each reply, in the background: a new session must
                     # find what the earlier ones said, as it would for a user coming back later.
-                    await rt.memory.idle()
+                    await rt.memory_jobs.idle()
             except Exception as exc:
                 log.warning("evals.session_failed", case_id=case.id, turn=index, exc_info=exc)
                 record.error = f"could not open the session: {type(exc).__name__}: {exc}"
@@ -182,7 +188,7 @@ async def run_case(
 
 
 async def run_dataset(
-    rt: ChatRuntime, dataset: Dataset, *, concurrency: int, on_turn: Callable[[], None]
+    rt: Runtime, dataset: Dataset, *, concurrency: int, on_turn: Callable[[], None]
 ) -> list[TurnRecord]:
     run_id = uuid.uuid4().hex[:8]
     bound = asyncio.Semaphore(concurrency)

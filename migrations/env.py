@@ -47,7 +47,7 @@ def _run_from_settings() -> None:
     import asyncio
 
     from app.config import get_settings
-    from app.db import resolve_database_urls
+    from app.db.embedded import resolve_database_urls
 
     urls, embedded = asyncio.run(resolve_database_urls(get_settings()))
     try:

@@ -176,7 +176,7 @@ async def register_admin(app: FastAPI, client: httpx.AsyncClient) -> dict[str, s
     from sqlalchemy import text
 
     headers = await register(client)
-    async with app.state.engine.begin() as conn:
+    async with app.state.runtime.db.engine.begin() as conn:
         user_id = (
             await conn.execute(
                 text("""UPDATE "user" SET role = 'admin' WHERE email = :e RETURNING id"""),

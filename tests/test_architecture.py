@@ -15,13 +15,14 @@ from tests.conftest import free_port
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = PROJECT_ROOT / "app"
 
-RANK = {"models": 0, "repositories": 1, "agent": 2, "services": 3, "api": 4}
+# app.runtime is the container a process builds once: services use it, it knows only the agent below.
+RANK = {"models": 0, "repositories": 1, "agent": 2, "runtime": 3, "services": 4, "api": 5}
 LAYERS = {f"app.{layer}": layer for layer in [*RANK, "schemas"]}
 # Shared infrastructure, usable from any layer, so it must not depend on one.
 INFRASTRUCTURE = {"app.config", "app.db", "app.errors", "app.observability"}
-# Free: app.main (the composition root) and app.schema (migrations) may import anything.
+# Free: app.main and app.worker (the composition roots) may import anything.
 WEB_FRAMEWORKS = {"fastapi", "starlette"}
-NO_WEB = {"services", "agent", "repositories", "models", "schemas", "infrastructure"}
+NO_WEB = {"runtime", "services", "agent", "repositories", "models", "schemas", "infrastructure"}
 NO_LANGCHAIN = {"repositories", "models"}
 
 
@@ -128,7 +129,8 @@ def test_the_checker_sees_the_real_imports():
     # Guard against a checker that silently finds nothing (wrong root, wrong module names).
     imports = parse_app()
     edges = {(i.importer, i.imported) for i in imports}
-    assert ("app.services.leases", "app.repositories.sessions") in edges
+    assert ("app.services.leases", "app.repositories.leases") in edges
+    assert ("app.services.chat", "app.runtime") in edges
     assert ("app.agent.tools.sessions", "app.repositories.sessions") in edges
     assert ("app.api.v1.sessions", "app.schemas.sessions") in edges
     importers = {i.importer for i in imports}

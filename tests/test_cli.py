@@ -51,7 +51,7 @@ async def test_creates_an_admin_who_can_log_in(app, client, pg_url):
 
 async def test_promotes_and_reenables_an_existing_user_without_asking_for_a_password(app, client, pg_url):
     user = await register(client)
-    async with app.state.engine.begin() as conn:
+    async with app.state.runtime.db.engine.begin() as conn:
         await conn.execute(
             text("""UPDATE "user" SET is_active = false WHERE email = :e"""), {"e": user["email"]}
         )

@@ -4,11 +4,13 @@ import uuid
 
 import pytest
 from alembic import command
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import create_engine, inspect, text
 
 from app.agent.checkpointer import open_checkpointer
 from app.db import normalise_url
-from app.schema import alembic_config, head_revision, upgrade_to_head
+from app.db.migrations import alembic_config, head_revision, upgrade_to_head
 
 
 @pytest.fixture
@@ -49,8 +51,10 @@ async def test_upgrade_is_idempotent_and_downgrade_works(empty_database):
 
 async def test_autogenerate_sees_no_changes_and_leaves_checkpoint_tables(empty_database):
     await upgrade_to_head(empty_database.sqlalchemy)
-    _, pool = await open_checkpointer(empty_database.psycopg, max_size=1, cache_entries=0)
-    await pool.close()
+    async with AsyncConnectionPool(
+        empty_database.psycopg, min_size=1, max_size=1, kwargs={"autocommit": True, "row_factory": dict_row}
+    ) as pool:
+        await open_checkpointer(pool, empty_database.psycopg, cache_entries=0)
     engine = create_engine(empty_database.sqlalchemy)
     with engine.connect() as conn:
         cfg = alembic_config(empty_database.sqlalchemy)

@@ -16,7 +16,6 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 _Key = tuple[str, str, str]
@@ -101,20 +100,13 @@ async def _take_setup_lock(conn: AsyncConnection[Any], attempts: int = 1200) -> 
 
 
 async def open_checkpointer(
-    url: str, *, max_size: int, cache_entries: int
-) -> tuple[CachedPostgresSaver, AsyncConnectionPool]:
-    pool: AsyncConnectionPool = AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-    )
-    await pool.open(wait=True)
+    pool: AsyncConnectionPool, url: str, *, cache_entries: int
+) -> CachedPostgresSaver:
+    """The saver over the process's autocommit pool (app/db), its tables created if missing."""
     saver = CachedPostgresSaver(pool, max_entries=cache_entries)
     # Workers starting together on a fresh database would race to create LangGraph's tables: one at a
     # time, under a session lock on a connection outside the pool (which may hold only one).
     async with await AsyncConnection.connect(url, autocommit=True) as lock_conn:
         await _take_setup_lock(lock_conn)
         await saver.setup()  # the lock goes with the connection
-    return saver, pool
+    return saver

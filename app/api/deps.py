@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.errors import UnauthorizedError
 from app.models import User
+from app.runtime import Runtime
 from app.services import tokens
-from app.services.chat import ChatRuntime
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -25,17 +25,17 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_chat_runtime(request: Request) -> ChatRuntime:
-    runtime: ChatRuntime = request.app.state.chat
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
     return runtime
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ChatRuntimeDep = Annotated[ChatRuntime, Depends(get_chat_runtime)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_sessionmaker(chat: ChatRuntimeDep) -> async_sessionmaker[AsyncSession]:
-    return chat.db
+async def get_sessionmaker(rt: RuntimeDep) -> async_sessionmaker[AsyncSession]:
+    return rt.db.sessions
 
 
 SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
@@ -71,8 +71,8 @@ async def get_token_claims(
 TokenClaims = Annotated[tokens.TokenClaims, Depends(get_token_claims)]
 
 
-async def get_current_user(claims: TokenClaims, chat: ChatRuntimeDep) -> User:
-    return await tokens.active_user(chat.pool, claims)
+async def get_current_user(claims: TokenClaims, rt: RuntimeDep) -> User:
+    return await tokens.active_user(rt.db.pool, claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

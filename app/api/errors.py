@@ -2,13 +2,17 @@
 
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError
+from app.db.outage import is_outage
+from app.errors import AppError, DatabaseUnavailableError
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +57,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         name = _HTTP_ERROR_NAMES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(name, exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):  # the database is down or restarting: a 503 to retry, not a bug
+            log.warning("http.database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+            return await app_error(request, DatabaseUnavailableError())
+        return await unexpected(request, exc)
+
+    # Handled here rather than by the catch-all below, which Starlette re-raises to the server.
+    for database_exc in (psycopg.Error, PoolTimeout, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError):
+        app.add_exception_handler(database_exc, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

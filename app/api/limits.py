@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from app.api.deps import ChatRuntimeDep, SettingsDep
+from app.api.deps import RuntimeDep, SettingsDep
 from app.config import Settings
 from app.errors import UnauthorizedError
 from app.services import rate_limits, tokens
@@ -60,10 +60,10 @@ def rate_limit(name: str) -> Any:
     """A dependency counting the request against RATE_LIMIT_<NAME>; list it before the route's own
     dependencies so that a refused request costs no more work (a log-in's bcrypt, say)."""
 
-    async def limited(request: Request, settings: SettingsDep, chat: ChatRuntimeDep) -> None:
+    async def limited(request: Request, settings: SettingsDep, rt: RuntimeDep) -> None:
         if settings.rate_limit_enabled:
             await rate_limits.hit(
-                chat.pool, name=name, subject=_subject(request, settings), rate=settings.rate(name)
+                rt.db.pool, name=name, subject=_subject(request, settings), rate=settings.rate(name)
             )
 
     return Depends(limited)

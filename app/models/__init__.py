@@ -4,7 +4,7 @@ from app.models.audit import AuditAction, AuditLog
 from app.models.auth import AuthSession, LoginFailure
 from app.models.chat import ChatSession, Message, Thread
 from app.models.limits import DailyUsage, RateLimitCounter
-from app.models.memory import MemoryHistory, MemoryMessage
+from app.models.memory import MemoryHistory, MemoryJob, MemoryMessage
 from app.models.user import Role, User
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "DailyUsage",
     "LoginFailure",
     "MemoryHistory",
+    "MemoryJob",
     "MemoryMessage",
     "Message",
     "RateLimitCounter",

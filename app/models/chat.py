@@ -26,13 +26,14 @@ class Thread(SQLModel, table=True):
 
     `checkpoint_id` points at the checkpoint of the last turn that completed; a failed turn
     never moves it, so the next turn forks from known-good state. `run_id` is the lease that
-    allows one run at a time per thread across every process.
+    allows one run at a time per thread across every process; it is live until `lease_expires_at`,
+    which the running process keeps pushing forward (app/repositories/leases.py has the rule).
     """
 
     __tablename__ = "thread"
     # The runs in progress, counted on every turn for the concurrency limits.
     __table_args__ = (
-        Index("ix_thread_running", "run_started_at", postgresql_where=text("run_id IS NOT NULL")),
+        Index("ix_thread_running", "lease_expires_at", postgresql_where=text("run_id IS NOT NULL")),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -41,7 +42,7 @@ class Thread(SQLModel, table=True):
     )
     checkpoint_id: str | None = Field(default=None, max_length=64)
     run_id: uuid.UUID | None = None
-    run_started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    lease_expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = created_at_field()
 
 

@@ -25,8 +25,12 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Plain tracebacks: the console renderer's default (rich, with every local variable) printed tens of
+    # thousands of lines for one error, synchronously, freezing the event loop for seconds.
     renderer = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     exceptions = (
         structlog.processors.format_exc_info if json_logs else structlog.processors.StackInfoRenderer()

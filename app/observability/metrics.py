@@ -81,7 +81,22 @@ MEMORY_EXTRACTION_LATENCY = Histogram(
 )
 MEMORY_EXTRACTION_FAILURES = Counter("agent_memory_extraction_failures", "Extractions that raised")
 MEMORY_EXTRACTION_DROPPED = Counter(
-    "agent_memory_extraction_dropped", "Extractions not scheduled: too many were waiting"
+    "agent_memory_extraction_dropped", "Extractions not queued: MEMORY_MAX_PENDING jobs were waiting"
+)
+# The durable job queue, read from PostgreSQL by every consumer: the same numbers in every process.
+MEMORY_JOBS_QUEUED = Gauge(
+    "agent_memory_jobs_queued", "Extraction jobs waiting or in progress", multiprocess_mode="livemax"
+)
+MEMORY_JOBS_FAILED = Gauge(
+    "agent_memory_jobs_failed", "Extraction jobs that used up their attempts", multiprocess_mode="livemax"
+)
+MEMORY_JOBS_OLDEST = Gauge(
+    "agent_memory_jobs_oldest_age_seconds",
+    "Age of the oldest unfinished extraction job",
+    multiprocess_mode="livemax",
+)
+MEMORY_JOBS_RUNNING = Gauge(
+    "agent_memory_jobs_running", "Extraction jobs being worked on now", multiprocess_mode="livesum"
 )
 
 

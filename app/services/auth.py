@@ -16,7 +16,7 @@ from app.errors import ConflictError, ForbiddenError, ThreadBusyError, Unauthori
 from app.models import User
 from app.repositories import auth_sessions as logins_repo
 from app.repositories import checkpoints as checkpoints_repo
-from app.repositories import threads as threads_repo
+from app.repositories import leases as leases_repo
 from app.repositories import users as users_repo
 from app.services import lockout, tokens
 from app.services.tokens import TokenPair
@@ -135,15 +135,13 @@ async def change_password(
     return await tokens.open_login(pool, settings, user.id)
 
 
-async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, stale_after: timedelta) -> None:
+async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, lease_ttl: timedelta) -> None:
     """The user and everything of theirs: sessions, threads, transcript, LangGraph checkpoints.
 
     Refused while one of their sessions is answering, so no run writes checkpoints afterwards.
     """
-    thread_ids = await threads_repo.lease_all_for_user(
-        session, user_id, run_id=uuid.uuid4(), stale_after=stale_after
-    )
-    if thread_ids is None:
+    thread_ids = await leases_repo.threads_of_user(session, user_id)
+    if not await leases_repo.take_for_change(session, thread_ids, lease_ttl):
         raise ThreadBusyError()
     await checkpoints_repo.delete_for_threads(session, thread_ids)
     await users_repo.delete_by_id(session, user_id)

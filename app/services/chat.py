@@ -3,26 +3,18 @@
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, cast
 
 import anyio
 import structlog
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.agent.memory import MemoryStore
 from app.agent.state import Context
 from app.config import Settings
-from app.errors import AgentError, AppError, ValidationFailedError
-from app.observability.tracing import Tracing
-from app.repositories.turns import TurnLimits
+from app.errors import AgentError, AppError, ShuttingDownError, ValidationFailedError
+from app.runtime import Runtime
 from app.services import leases
 from app.services.isolated import in_own_task
 from app.services.llm_errors import to_app_error
@@ -32,34 +24,6 @@ from app.services.turn_events import Restart, Token, ToolEvent, TurnCollector, T
 log = structlog.get_logger(__name__)
 
 TurnEvent = Token | ToolEvent | Restart | TurnResult
-
-
-@dataclass
-class ChatRuntime:
-    """What a turn needs, built once by the lifespan."""
-
-    graph: CompiledStateGraph[Any, Any, Any, Any]
-    db: async_sessionmaker[AsyncSession]
-    pool: AsyncConnectionPool  # psycopg, autocommit, shared with the checkpointer
-    settings: Settings
-    memory: MemoryStore | None = None
-    # Built once; every turn's run gets the same handlers (metrics, and tracing when configured).
-    callbacks: list[BaseCallbackHandler] = field(default_factory=list)
-    tracing: Tracing | None = None
-
-    @property
-    def stale_lease_after(self) -> timedelta:
-        return timedelta(seconds=self.settings.llm_total_timeout + 30)
-
-    @property
-    def limits(self) -> TurnLimits:
-        s = self.settings
-        return TurnLimits(
-            message_quota=s.quota_messages_per_day,
-            token_quota=s.quota_tokens_per_day,
-            per_user=s.max_streams_per_user,
-            total=s.max_streams_total,
-        )
 
 
 _MESSAGE = ("body", "message")
@@ -74,20 +38,18 @@ def validate_message(text: str, settings: Settings) -> None:
         )
 
 
-async def begin_turn(rt: ChatRuntime, token: TokenClaims, *, session_id: uuid.UUID) -> leases.Lease:
+async def begin_turn(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> leases.Lease:
     """The lease statement also checks the user and token, quotas and the concurrency limits."""
-    return await leases.take(
-        rt.pool, rt.db, token=token, session_id=session_id, stale_after=rt.stale_lease_after, limits=rt.limits
-    )
+    return await leases.take(rt, token, session_id=session_id)
 
 
-async def abandon_turn(rt: ChatRuntime, lease: leases.Lease) -> None:
+async def abandon_turn(rt: Runtime, lease: leases.Lease) -> None:
     """Safe to call at any time: does nothing once the turn completed or was already abandoned."""
-    await leases.abandon(rt.db, lease)
+    await leases.abandon(rt, lease)
 
 
 async def run_turn(
-    rt: ChatRuntime,
+    rt: Runtime,
     *,
     user_id: uuid.UUID,
     session_id: uuid.UUID,
@@ -113,17 +75,20 @@ async def run_turn(
         rt.graph.astream(
             {"messages": [HumanMessage(text, id=str(uuid.uuid4()))]},
             config,
-            context=Context(user_id=user_id, session_id=session_id, db=rt.db),
+            context=Context(user_id=user_id, session_id=session_id, db=rt.db.sessions),
             stream_mode=modes,
             durability="exit",
         )
     )
     # The budget covers the model and tools only, not the time a slow client takes to read events.
     deadline = asyncio.get_running_loop().time() + rt.settings.llm_total_timeout
+    handle = lease.handle
     streaming_call: str | None = None  # id of the model call whose tokens are being streamed
     try:
         while True:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline) as handle.timeout:
+                if handle.cut:
+                    handle.cut_now()
                 try:
                     item = await anext(graph_stream)
                 except StopAsyncIteration:
@@ -143,14 +108,15 @@ async def run_turn(
                 streaming_call = None  # a node finished: the next model call starts a new reply
                 for event in collector.apply(chunk):
                     yield event
-        await leases.complete(rt.pool, lease, text=text, result=collector.result, checkpoint_id=checkpoint_id)
-        if rt.memory is not None:
-            rt.memory.remember(user_id, session_id, text)  # off the request path, drained at shutdown
+        handle.timeout = None
+        await leases.complete(rt, lease, text=text, result=collector.result, checkpoint_id=checkpoint_id)
     except BaseException as exc:
         # Closing the stream stops the graph's node task and its LLM call; `async for` would not.
         with anyio.CancelScope(shield=True):
             await graph_stream.aclose()
-        await leases.abandon(rt.db, lease)
+        await leases.abandon(rt, lease)
+        if handle.cut and isinstance(exc, TimeoutError):
+            raise ShuttingDownError() from exc
         if isinstance(exc, Exception) and not isinstance(exc, AppError):
             raise to_app_error(exc) from exc
         raise
@@ -165,9 +131,7 @@ async def run_turn(
     yield result
 
 
-async def send_message(
-    rt: ChatRuntime, token: TokenClaims, *, session_id: uuid.UUID, text: str
-) -> TurnResult:
+async def send_message(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID, text: str) -> TurnResult:
     validate_message(text, rt.settings)
     lease = await begin_turn(rt, token, session_id=session_id)
     turn = run_turn(rt, user_id=token.user_id, session_id=session_id, text=text, lease=lease, stream=False)

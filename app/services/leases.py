@@ -1,33 +1,33 @@
-"""Taking, completing and abandoning a thread's run lease (one run at a time per thread).
+"""Taking, renewing, completing and abandoning a thread's run lease (rule: app/repositories/leases.py).
 
-The lease lives in PostgreSQL, so it holds across workers and replicas. No connection is held
-while the model thinks: each step is a short statement or transaction of its own.
+No connection is held while the model thinks: each step is a short statement of its own, and one
+statement per process renews every lease it holds, every third of the TTL (not per token, not per turn).
 """
 
+import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import anyio
 import structlog
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.outage import is_outage
 from app.errors import (
+    AppError,
     NotFoundError,
     QuotaExceededError,
+    ShuttingDownError,
     ThreadBusyError,
     TooManyStreamsError,
     UnauthorizedError,
 )
-from app.models import AuthSession
+from app.observability import metrics
 from app.repositories import checkpoints as checkpoints_repo
-from app.repositories import sessions as sessions_repo
-from app.repositories import threads as threads_repo
+from app.repositories import leases as leases_repo
 from app.repositories import turns as turns_repo
-from app.repositories import usage as usage_repo
-from app.repositories import users as users_repo
-from app.repositories.turns import TurnLimits
+from app.repositories.leases import Admission
+from app.runtime import RunHandle, Runtime
 from app.services import quotas
 from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
@@ -41,91 +41,72 @@ class Lease:
     user_id: uuid.UUID
     run_id: uuid.UUID
     checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
+    handle: RunHandle
     settled: bool = False  # completed or abandoned by this process: nothing left to release
 
 
-async def take(
-    pool: AsyncConnectionPool,
-    db: async_sessionmaker[AsyncSession],
-    *,
-    token: TokenClaims,
-    session_id: uuid.UUID,
-    stale_after: timedelta,
-    limits: TurnLimits,
-) -> Lease:
-    """Take the lease; the same statement checks the user, the token, ownership, quotas and the
-    concurrency limits (turns._TAKE_LEASE)."""
+async def take(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> Lease:
+    """Take the lease; the same statement checks the user, the token, ownership, quotas and limits."""
+    if rt.draining:
+        raise ShuttingDownError()
     run_id = uuid.uuid4()
     now = datetime.now(UTC)
-    async with pool.connection() as conn:
-        taken = await turns_repo.take_lease(
+    async with rt.db.pool.connection() as conn:
+        found = await leases_repo.take(
             conn,
             session_id=session_id,
             user_id=token.user_id,
             login_id=token.login_id,
             run_id=run_id,
-            stale_after=stale_after,
-            limits=limits,
+            ttl=rt.lease_ttl,
+            limits=rt.limits,
             day=now.date(),
         )
-    if taken is not None:
-        return Lease(taken.thread_id, token.user_id, run_id, taken.checkpoint_id)
-    await _refusal(db, token, session_id=session_id, stale_after=stale_after, limits=limits, now=now)
-    raise ThreadBusyError()
+    if found is None or not found.taken or found.thread_id is None:
+        raise _refusal(found, rt, now=now)
+    handle = RunHandle(found.thread_id)
+    rt.runs[run_id] = handle
+    return Lease(found.thread_id, token.user_id, run_id, found.checkpoint_id, handle)
 
 
-async def _refusal(
-    db: async_sessionmaker[AsyncSession],
-    token: TokenClaims,
-    *,
-    session_id: uuid.UUID,
-    stale_after: timedelta,
-    limits: TurnLimits,
-    now: datetime,
-) -> None:
-    """Raise the error for whichever check refused the lease; return when only the thread was busy."""
-    async with db() as session:
-        user = await users_repo.get_by_id(session, token.user_id)
-        if user is None or not user.is_active:
-            raise UnauthorizedError("Invalid token")
-        login = await session.get(AuthSession, token.login_id)
-        if login is None or login.user_id != user.id:
-            raise UnauthorizedError("Token has been revoked")
-        if await sessions_repo.get_owned(session, session_id=session_id, user_id=user.id) is None:
-            raise NotFoundError("Session not found")
-        used = await usage_repo.on_day(session, user.id, now.date())
-        quota_in_force = quotas.in_force(user, messages=limits.message_quota, tokens=limits.token_quota)
-        reset = quotas.next_reset(now)
-        for kind, spent, quota in [
-            ("message", used.messages, quota_in_force.messages),
-            ("token", used.tokens, quota_in_force.tokens),
-        ]:
-            if quota is not None and spent >= quota:
-                raise QuotaExceededError(
-                    f"Daily {kind} quota of {quota} reached; it resets at {reset.isoformat()}.",
-                    retry_after=(reset - now).total_seconds(),
-                )
-        if (
-            await threads_repo.count_running(session, stale_after=stale_after, user_id=user.id)
-            >= limits.per_user
-        ):
-            raise TooManyStreamsError(
-                f"At most {limits.per_user} replies can be in progress at once; wait for one to finish.",
-                retry_after=1,
+def _refusal(found: Admission | None, rt: Runtime, *, now: datetime) -> AppError:
+    """The error for whichever check refused the lease, in the order a user would fix them."""
+    if found is None or not found.active:
+        return UnauthorizedError("Invalid token")
+    if not found.login_live:
+        return UnauthorizedError("Token has been revoked")
+    if found.thread_id is None:
+        return NotFoundError("Session not found")
+    reset = quotas.next_reset(now)
+    for kind, spent, quota in [
+        ("message", found.messages_used, found.message_quota),
+        ("token", found.tokens_used, found.token_quota),
+    ]:
+        if quota is not None and spent >= quota:
+            return QuotaExceededError(
+                f"Daily {kind} quota of {quota} reached; it resets at {reset.isoformat()}.",
+                retry_after=(reset - now).total_seconds(),
             )
-        if await threads_repo.count_running(session, stale_after=stale_after) >= limits.total:
-            raise TooManyStreamsError(
-                "The service is answering as many messages as it can; retry shortly.", retry_after=1
-            )
+    if found.mine >= rt.limits.per_user:
+        return TooManyStreamsError(
+            f"At most {rt.limits.per_user} replies can be in progress at once; wait for one to finish.",
+            retry_after=1,
+        )
+    if found.running >= rt.limits.total:
+        return TooManyStreamsError(
+            "The service is answering as many messages as it can; retry shortly.", retry_after=1
+        )
+    return ThreadBusyError()
 
 
 async def complete(
-    pool: AsyncConnectionPool, lease: Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
+    rt: Runtime, lease: Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
 ) -> None:
-    """Store the turn and release the lease in one statement; NotFoundError if the lease was lost."""
+    """Store the turn, queue its memory job and release the lease in one statement; NotFoundError if
+    the lease was lost."""
     with anyio.CancelScope(shield=True):  # the reply exists: finish storing it even if the client left
-        async with pool.connection() as conn:
-            message_id = await turns_repo.record_turn(
+        async with rt.db.pool.connection() as conn:
+            recorded = await turns_repo.record_turn(
                 conn,
                 thread_id=lease.thread_id,
                 user_id=lease.user_id,
@@ -137,26 +118,64 @@ async def complete(
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
                 now=datetime.now(UTC),
+                remember=rt.memory is not None,
+                max_jobs=rt.settings.memory_max_pending,
             )
-    lease.settled = True
-    if message_id is None:  # the session was deleted or cleared meanwhile
+    _settle(rt, lease)
+    if recorded.message_id is None:  # the session was deleted or cleared meanwhile
         raise NotFoundError("Session not found")
-    result.message_id = message_id
+    if recorded.job_queued:
+        rt.jobs_wake.set()
+    elif rt.memory is not None:
+        metrics.MEMORY_EXTRACTION_DROPPED.inc()
+        log.warning("memory.extraction_dropped", reason="MEMORY_MAX_PENDING jobs are waiting")
+    result.message_id = recorded.message_id
 
 
-async def abandon(db: async_sessionmaker[AsyncSession], lease: Lease) -> None:
+def _settle(rt: Runtime, lease: Lease) -> None:
+    lease.settled = True
+    rt.runs.pop(lease.run_id, None)
+
+
+async def abandon(rt: Runtime, lease: Lease) -> None:
     """Release the lease after a failed or cancelled run and drop what that run wrote.
 
-    Idempotent, and only acts while this run still holds the lease: a run whose lease went stale
-    and was taken over must not delete the new owner's checkpoints.
+    Idempotent, and only acts while this run still holds the lease: a run whose lease expired and was
+    taken over must not delete the new owner's checkpoints. If the database cannot be reached, the
+    lease simply expires (it is no longer renewed) and the next turn forks from the last good checkpoint.
     """
     if lease.settled:
         return
-    lease.settled = True
+    _settle(rt, lease)
     with anyio.CancelScope(shield=True):  # runs while the request is being cancelled
         try:
-            async with db() as session, session.begin():
-                if await threads_repo.release_lease(session, thread_id=lease.thread_id, run_id=lease.run_id):
+            async with rt.db.sessions() as session, session.begin():
+                if await leases_repo.release(session, thread_id=lease.thread_id, run_id=lease.run_id):
                     await checkpoints_repo.delete_newer_than(session, lease.thread_id, lease.checkpoint_id)
-        except Exception:
-            log.exception("chat.release_failed", thread_id=str(lease.thread_id))
+        except Exception as exc:  # boundary: the turn's own error is what the client sees
+            if not is_outage(exc):
+                log.exception("chat.release_failed", thread_id=str(lease.thread_id))
+            else:
+                log.warning(
+                    "chat.release_failed", thread_id=str(lease.thread_id), error_type=type(exc).__name__
+                )
+
+
+async def keep_alive(rt: Runtime) -> None:
+    """Renew this process's leases every third of the TTL until cancelled (at shutdown)."""
+    interval = rt.settings.lease_ttl_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        run_ids = list(rt.runs)
+        if not run_ids:
+            continue
+        try:
+            async with rt.db.pool.connection() as conn:
+                held = await leases_repo.renew(conn, run_ids, rt.lease_ttl)
+        except Exception as exc:  # boundary: an outage must not stop renewing once it is over
+            log.warning("lease.renew_failed", runs=len(run_ids), error_type=type(exc).__name__)
+            continue
+        # A run still here whose lease was not renewed lost it (an outage longer than the TTL): its
+        # result will not be recorded, as another run may own the thread now.
+        if lost := [r for r in run_ids if r in rt.runs and r not in held]:
+            log.warning("lease.lost", runs=len(lost))

@@ -4,12 +4,16 @@ import openai
 import structlog
 from langgraph.errors import GraphRecursionError
 
-from app.errors import AgentError, AppError, LLMTimeoutError, LLMUnavailableError
+from app.db.outage import is_outage
+from app.errors import AgentError, AppError, DatabaseUnavailableError, LLMTimeoutError, LLMUnavailableError
 
 log = structlog.get_logger(__name__)
 
 
 def to_app_error(exc: Exception) -> AppError:
+    if is_outage(exc):  # the checkpointer or a tool lost the database: not the agent's fault
+        log.warning("chat.database_unavailable", error_type=type(exc).__name__)
+        return DatabaseUnavailableError()
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
         return LLMTimeoutError("The language model did not answer in time; please try again.")
     if isinstance(exc, openai.RateLimitError):

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import NotFoundError, ThreadBusyError
 from app.models import ChatSession, Message, Thread
 from app.repositories import checkpoints as checkpoints_repo
+from app.repositories import leases as leases_repo
 from app.repositories import messages as messages_repo
 from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
@@ -55,19 +56,17 @@ async def rename_session(
     return await sessions_repo.rename(session, chat, name=name, now=datetime.now(UTC))
 
 
-async def _lock_idle_thread(session: AsyncSession, thread: Thread, stale_after: timedelta) -> None:
+async def _lock_idle_thread(session: AsyncSession, thread: Thread, lease_ttl: timedelta) -> None:
     # Taking the run lease inside this transaction keeps a turn from writing into what we delete.
-    if not await threads_repo.acquire_lease(
-        session, thread_id=thread.id, run_id=uuid.uuid4(), stale_after=stale_after
-    ):
+    if not await leases_repo.take_for_change(session, [thread.id], lease_ttl):
         raise ThreadBusyError()
 
 
 async def delete_session(
-    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, stale_after: timedelta
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, lease_ttl: timedelta
 ) -> None:
     _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
-    await _lock_idle_thread(session, thread, stale_after)
+    await _lock_idle_thread(session, thread, lease_ttl)
     await checkpoints_repo.delete_for_threads(session, [thread.id])
     await sessions_repo.delete_by_id(session, session_id)  # thread and messages go by cascade
 
@@ -81,10 +80,10 @@ async def list_messages(
 
 
 async def clear_messages(
-    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, stale_after: timedelta
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, lease_ttl: timedelta
 ) -> None:
     _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
-    await _lock_idle_thread(session, thread, stale_after)
+    await _lock_idle_thread(session, thread, lease_ttl)
     await messages_repo.delete_for_thread(session, thread.id)
     await checkpoints_repo.delete_for_threads(session, [thread.id])
     await threads_repo.clear(session, thread.id)

@@ -8,7 +8,7 @@ from tests.conftest import asgi_client, auth, make_settings, new_session, regist
 
 
 async def _pointer(app, sid: str) -> tuple[str, str]:
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         row = (
             await conn.execute(text("SELECT id, checkpoint_id FROM thread WHERE session_id = :s"), {"s": sid})
         ).one()
@@ -36,7 +36,7 @@ async def test_cached_checkpoint_equals_the_stored_one(app, client, user):
         assert r.status_code == 200
     thread_id, checkpoint_id = await _pointer(app, sid)
     config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
-    saver = app.state.chat.graph.checkpointer
+    saver = app.state.runtime.graph.checkpointer
     assert saver._cache.get((thread_id, "", checkpoint_id)) is not None
     cached = await saver.aget_tuple(config)
     stored = await AsyncPostgresSaver(saver.conn).aget_tuple(config)
@@ -53,6 +53,6 @@ async def test_conversation_continues_with_the_cache_off(pg_url, fake_llm):
                 f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user)
             )
             assert r.status_code == 200
-        assert not app.state.chat.graph.checkpointer._cache
+        assert not app.state.runtime.graph.checkpointer._cache
         sent = [m["content"] for m in fake_llm.chat_requests[-1]["messages"] if m["role"] != "system"]
         assert sent == ["one", "Echo: one", "two"]

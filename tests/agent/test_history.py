@@ -46,7 +46,7 @@ def test_window_never_starts_on_a_tool_result():
 
 
 async def _latest_messages_blob_size(app, sid: str) -> int:
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         thread_id = (
             await conn.execute(text("SELECT id FROM thread WHERE session_id = :s"), {"s": sid})
         ).scalar_one()
@@ -91,7 +91,7 @@ async def test_storage_per_thread_stays_bounded(app, client, user):
         message = "[calc:2+2]" if i == 3 else f"turn {i}"
         r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
         assert r.status_code == 200
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         thread_id, pointer = (
             await conn.execute(text("SELECT id, checkpoint_id FROM thread WHERE session_id = :s"), {"s": sid})
         ).one()

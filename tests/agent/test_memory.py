@@ -41,7 +41,7 @@ async def _me(client, user) -> uuid.UUID:
 
 
 async def test_recall_at_3_of_the_default_embedder(app, client):
-    store = app.state.chat.memory
+    store = app.state.runtime.memory
     user_id = await _me(client, await register(client))
     ids = [await store.add(user_id, fact) for fact in FACTS]
     found = 0
@@ -63,24 +63,23 @@ async def _turn_ms(client, user, sid, text) -> float:
 async def test_a_thousand_memories_chat_as_fast_as_none(app, client, fake_llm):
     settings = app.state.settings
     heavy, fresh = await register(client), await register(client)
-    async with app.state.chat.pool.connection() as conn:
+    async with app.state.runtime.db.pool.connection() as conn:
         await conn.execute(_THOUSAND, {"u": str(await _me(client, heavy))})
     heavy_sid, fresh_sid = await new_session(client, heavy), await new_session(client, fresh)
     for user, sid in ((heavy, heavy_sid), (fresh, fresh_sid)):  # warm up
         await _turn_ms(client, user, sid, "hello there")
 
     heavy_ms, fresh_ms = [], []
-    store = app.state.chat.memory
     for i in range(10):
         # The turn itself is measured; each turn's extraction runs in the background, let it finish.
-        await store.idle()
+        await app.state.runtime.memory_jobs.idle()
         heavy_ms.append(await _turn_ms(client, heavy, heavy_sid, f"tell me about thing {i}, heavy"))
         prompt = fake_llm.chat_requests[-1]["messages"][0]["content"]
         section = prompt.partition("remember about this user")[2]
         lines = [line for line in section.splitlines() if line.startswith("- ")]
         assert len(lines) == settings.memory_recall_limit
         assert sum(len(line) - 2 for line in lines) <= settings.memory_recall_max_chars
-        await store.idle()
+        await app.state.runtime.memory_jobs.idle()
         fresh_ms.append(await _turn_ms(client, fresh, fresh_sid, f"tell me about thing {i}, fresh"))
     heavy_p50, fresh_p50 = statistics.median(heavy_ms), statistics.median(fresh_ms)
     report("chat turn p50, user with 1,000 memories vs none (ms)", f"{heavy_p50:.1f} vs {fresh_p50:.1f}")
@@ -88,19 +87,18 @@ async def test_a_thousand_memories_chat_as_fast_as_none(app, client, fake_llm):
 
 
 async def test_no_thread_or_memory_growth_over_200_turns(app, client, fake_llm):
-    store = app.state.chat.memory
     fake_llm.record = False  # the fake runs in this process: its request log would count as growth
     user = await register(client)
     sid = await new_session(client, user)
     for i in range(20):  # warm up: pools fill, the executor starts its threads
         await _turn_ms(client, user, sid, f"warm up [remember:Warm-up fact {i}]")
-    await store.idle()
+    await app.state.runtime.memory_jobs.idle()
     threads, rss = _threads(), _rss_mb()
     marks = []
     for half in range(2):
         for i in range(100):
             await _turn_ms(client, user, sid, f"turn {half}-{i} [remember:Fact number {half}-{i}]")
-        await store.idle()
+        await app.state.runtime.memory_jobs.idle()
         marks.append((_threads() - threads, _rss_mb() - rss))
     report(
         "200 turns with memory: threads / RSS growth after 100 and 200 turns",
@@ -132,7 +130,7 @@ async def test_mem0_sends_no_analytics_and_writes_nothing_at_home(app, client):
 
 async def test_a_turn_embeds_the_users_message_once(app, client, monkeypatch):
     """The recall node and mem0's extraction both need the message's query vector: computed once."""
-    store = app.state.chat.memory
+    store = app.state.runtime.memory
     model = store._mem0.embedding_model._model
     queries: list[str] = []
     real_query = model.query
@@ -140,5 +138,5 @@ async def test_a_turn_embeds_the_users_message_once(app, client, monkeypatch):
     user = await register(client)
     sid = await new_session(client, user)
     await _turn_ms(client, user, sid, "I grow basil on the balcony [remember:Grows basil]")
-    await store.idle()
+    await app.state.runtime.memory_jobs.idle()
     assert queries == ["I grow basil on the balcony [remember:Grows basil]"]

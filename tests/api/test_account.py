@@ -20,7 +20,7 @@ SELECT
 
 
 async def _counts(app, user_id, thread_ids):
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         row = (
             await conn.execute(
                 text(_COUNTS),
@@ -43,7 +43,7 @@ async def test_delete_me_removes_everything(app, client):
                 f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user)
             )
             assert r.status_code == 200
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         thread_ids = list(
             (
                 await conn.execute(
@@ -56,7 +56,7 @@ async def test_delete_me_removes_everything(app, client):
         )
     r = await client.post("/api/v1/memories", json={"text": "Prefers tea"}, headers=auth(user))
     assert r.status_code == 201
-    await app.state.chat.memory.idle()
+    await app.state.runtime.memory_jobs.idle()
     before = await _counts(app, me["id"], thread_ids)
     assert before["messages"] == 8 and before["checkpoints"] > 0 and before["blobs"] > 0
     assert before["memories"] >= 2 and before["memory_history"] >= 2 and before["memory_messages"] > 0

@@ -27,7 +27,7 @@ async def chat(client, headers, sid: str):
 async def sole_admin(app, client) -> dict[str, str]:
     """A new admin that is the only active one (earlier tests leave admins behind)."""
     admin = await register_admin(app, client)
-    async with app.state.engine.begin() as conn:
+    async with app.state.runtime.db.engine.begin() as conn:
         await conn.execute(
             text("""UPDATE "user" SET role = 'user' WHERE role = 'admin' AND id <> :me"""),
             {"me": admin["id"]},
@@ -143,7 +143,7 @@ async def test_concurrent_changes_never_remove_the_last_admin(app, client):
         )
         # The loser sees 409, or 403 when its own demotion landed before its request was authorised.
         assert sorted(r.status_code for r in results) in ([200, 403], [200, 409]), [r.text for r in results]
-        async with app.state.engine.connect() as conn:
+        async with app.state.runtime.db.engine.connect() as conn:
             admins = await conn.execute(
                 text("""SELECT count(*) FROM "user" WHERE role = 'admin' AND is_active""")
             )
@@ -166,13 +166,13 @@ async def test_delete_removes_everything_of_theirs_and_keeps_the_record(app, cli
     assert (
         await client.post("/api/v1/memories", json={"text": "Likes tea"}, headers=auth(user))
     ).status_code == 201
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         rows = await conn.execute(
             text("SELECT t.id FROM thread t JOIN session s ON s.id = t.session_id WHERE s.user_id = :u"),
             {"u": uid},
         )
         thread_ids = list(rows.scalars())
-    await app.state.chat.memory.idle()
+    await app.state.runtime.memory_jobs.idle()
     before = await _counts(app, uid, thread_ids)
     assert before["messages"] == 8 and before["checkpoints"] > 0 and before["memories"] >= 1
 
@@ -189,12 +189,12 @@ async def test_delete_removes_everything_of_theirs_and_keeps_the_record(app, cli
 async def test_delete_is_refused_while_a_session_answers(app, client):
     admin, user = await register_admin(app, client), await register(client)
     uid, sid = await user_id(client, user), await new_session(client, user)
-    lease = "UPDATE thread SET run_id = {}, run_started_at = now() WHERE session_id = :s"
-    async with app.state.engine.begin() as conn:
-        await conn.execute(text(lease.format("gen_random_uuid()")), {"s": sid})
+    lease = "UPDATE thread SET run_id = {}, lease_expires_at = {} WHERE session_id = :s"
+    async with app.state.runtime.db.engine.begin() as conn:
+        await conn.execute(text(lease.format("gen_random_uuid()", "now() + interval '1 minute'")), {"s": sid})
     assert_error(await client.delete(f"{A}/users/{uid}", headers=auth(admin)), 409, "thread_busy")
     assert (await client.get("/api/v1/auth/me", headers=auth(user))).status_code == 200
     assert await audit_total(client, admin, uid) == 0
-    async with app.state.engine.begin() as conn:
-        await conn.execute(text(lease.format("NULL")), {"s": sid})
+    async with app.state.runtime.db.engine.begin() as conn:
+        await conn.execute(text(lease.format("NULL", "NULL")), {"s": sid})
     assert (await client.delete(f"{A}/users/{uid}", headers=auth(admin))).status_code == 204

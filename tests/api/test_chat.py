@@ -42,7 +42,7 @@ async def test_disabled_user_cannot_chat_with_a_valid_token(app, client):
 
     user = await register(client)
     sid = await new_session(client, user)
-    async with app.state.engine.begin() as conn:
+    async with app.state.runtime.db.engine.begin() as conn:
         await conn.execute(text('UPDATE "user" SET is_active = false WHERE email = :e'), {"e": user["email"]})
     r = await chat(client, user, sid, "hello")
     assert r.status_code == 401

@@ -12,14 +12,13 @@ async def test_health_and_ready(client, prefix):
 
 
 async def test_ready_fails_when_schema_is_behind(app, client):
-    # Not monkeypatch: its undo deletes an attribute of Starlette's State instead of restoring it,
-    # which left the shared app without a schema head for every later test.
-    expected = app.state.schema_head
-    app.state.schema_head = "9999_future"
+    db = app.state.runtime.db
+    expected = db.schema_head
+    db.schema_head = "9999_future"
     try:
         r = await client.get("/ready")
     finally:
-        app.state.schema_head = expected
+        db.schema_head = expected
     assert r.status_code == 503
     assert r.json()["error"] == "not_ready"
     assert "9999_future" in r.json()["detail"]

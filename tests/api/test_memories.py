@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+from sqlalchemy import text as sql
 
 from tests.conftest import assert_error, auth, new_session, register
 from tests.fake_llm import Fault
@@ -23,7 +24,7 @@ async def test_a_fact_from_session_one_is_recalled_in_session_two(app, client, f
     user = await register(client)
     first = await new_session(client, user)
     await _chat(client, user, first, "Hi! [remember:My favourite colour is teal]")
-    await app.state.chat.memory.idle()
+    await app.state.runtime.memory_jobs.idle()
 
     # Only the new message went to extraction, never the conversation again.
     extraction = fake_llm.extraction_requests[-1]["messages"][-1]["content"]
@@ -44,7 +45,7 @@ async def test_a_fact_from_session_one_is_recalled_in_session_two(app, client, f
 async def test_memories_never_cross_users(app, client, fake_llm):
     alice, bob = await register(client), await register(client)
     await _chat(client, alice, await new_session(client, alice), "[remember:Alice's PIN hint is the moon]")
-    await app.state.chat.memory.idle()
+    await app.state.runtime.memory_jobs.idle()
     alice_memory = (await client.get("/api/v1/memories", headers=auth(alice))).json()["items"][0]
 
     bob_sid = await new_session(client, bob)
@@ -159,19 +160,37 @@ async def test_unknown_memory_is_404_and_anonymous_is_401(client, user):
     assert_error(await client.post("/api/v1/memories", json={"text": "x"}), 401)
 
 
-async def test_failing_extraction_does_not_break_the_chat(app, client, fake_llm):
-    store = app.state.chat.memory
+async def test_failing_extraction_is_retried_and_never_breaks_the_chat(app, client, fake_llm):
+    jobs = app.state.runtime.memory_jobs
     user = await register(client)
     sid = await new_session(client, user)
-    failures = store.extraction_failures
     fake_llm.script_extraction(Fault(status=400))  # 400: not retried by the client
     reply = await _chat(client, user, sid, "Note this [remember:I live in Oslo]")
     assert reply["reply"].startswith("Echo:")
-    await store.idle()
-    assert store.extraction_failures == failures + 1
+    await jobs.idle()
+    query = sql(
+        "SELECT j.attempts, j.last_error, j.failed_at FROM memory_job j"
+        ' JOIN "user" u ON u.id = j.user_id WHERE u.email = :e'
+    )
+    async with app.state.runtime.db.engine.connect() as conn:
+        attempts, error, failed_at = (await conn.execute(query, {"e": user["email"]})).one()
+    assert (attempts, error, failed_at) == (1, "LLMError", None)  # kept, to be tried again
     assert (await client.get("/api/v1/memories", headers=auth(user))).json()["total"] == 0
-    # The next turn extracts normally again.
+    # The next turn extracts normally.
     await _chat(client, user, sid, "[remember:I live in Bergen]")
-    await store.idle()
+    await jobs.idle()
     items = (await client.get("/api/v1/memories", headers=auth(user))).json()["items"]
     assert [m["text"] for m in items] == ["I live in Bergen"]
+    # The failed job runs again once its back-off is over (brought forward here), and succeeds.
+    async with app.state.runtime.db.engine.begin() as conn:
+        await conn.execute(
+            sql(
+                'UPDATE memory_job SET run_after = now() FROM "user" u WHERE u.id = user_id AND u.email = :e'
+            ),
+            {"e": user["email"]},
+        )
+    await jobs.idle()
+    items = (await client.get("/api/v1/memories", headers=auth(user))).json()["items"]
+    assert sorted(m["text"] for m in items) == ["I live in Bergen", "I live in Oslo"]
+    async with app.state.runtime.db.engine.connect() as conn:
+        assert (await conn.execute(query, {"e": user["email"]})).first() is None

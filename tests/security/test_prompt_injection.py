@@ -143,7 +143,7 @@ async def test_a_hijacked_model_gets_only_the_callers_data_from_every_tool(
     own_sid = (await client.post("/api/v1/sessions", json={}, headers=alice.headers)).json()["id"]
     r = await client.post(f"/api/v1/sessions/{own_sid}/chat", json={"message": call}, headers=alice.headers)
     assert "7391-ZEBRA" in tool_messages(fake_llm)[0]
-    await app.state.chat.memory.idle()
+    await app.state.runtime.memory_jobs.idle()
 
 
 async def test_the_model_cannot_reach_another_users_session_through_the_session_tool(

@@ -37,10 +37,10 @@ async def test_second_instance_sees_the_lease(app, client, settings, fake_llm):
 
 async def test_a_stale_lease_from_a_dead_process_is_taken_over(app, client, user):
     sid = await new_session(client, user)
-    async with app.state.engine.begin() as conn:
+    async with app.state.runtime.db.engine.begin() as conn:
         await conn.execute(
             text(
-                "UPDATE thread SET run_id = gen_random_uuid(), run_started_at = now() - interval '1 hour'"
+                "UPDATE thread SET run_id = gen_random_uuid(), lease_expires_at = now() - interval '1 second'"
                 " WHERE session_id = :s"
             ),
             {"s": sid},
@@ -51,10 +51,11 @@ async def test_a_stale_lease_from_a_dead_process_is_taken_over(app, client, user
 
 async def test_a_fresh_lease_is_respected(app, client, user):
     sid = await new_session(client, user)
-    async with app.state.engine.begin() as conn:
+    async with app.state.runtime.db.engine.begin() as conn:
         await conn.execute(
             text(
-                "UPDATE thread SET run_id = gen_random_uuid(), run_started_at = now() WHERE session_id = :s"
+                "UPDATE thread SET run_id = gen_random_uuid(), lease_expires_at = now() + interval '1 minute'"
+                " WHERE session_id = :s"
             ),
             {"s": sid},
         )
@@ -70,21 +71,21 @@ async def test_cache_still_matches_storage_after_a_failed_turn(app, client, user
     fake_llm.script(Fault(), *[Fault(status=500)] * 3)  # a tool call, then the follow-up fails
     r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "[calc:2*2]"}, headers=auth(user))
     assert r.status_code == 503
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         thread_id, checkpoint_id = (
             await conn.execute(text("SELECT id, checkpoint_id FROM thread WHERE session_id = :s"), {"s": sid})
         ).one()
     config = {
         "configurable": {"thread_id": str(thread_id), "checkpoint_ns": "", "checkpoint_id": checkpoint_id}
     }
-    saver = app.state.chat.graph.checkpointer
+    saver = app.state.runtime.graph.checkpointer
     cached = await saver.aget_tuple(config)
     stored = await AsyncPostgresSaver(saver.conn).aget_tuple(config)
     assert cached.checkpoint["channel_versions"] == stored.checkpoint["channel_versions"]
     assert cached.checkpoint["versions_seen"] == stored.checkpoint["versions_seen"]
     assert [m.content for m in cached.checkpoint["channel_values"]["messages"]] == ["a", "Echo: a"]
     # Nothing of the failed run is left in storage: no newer checkpoint, no blob without a checkpoint.
-    async with app.state.engine.connect() as conn:
+    async with app.state.runtime.db.engine.connect() as conn:
         newer = (
             await conn.execute(
                 text("SELECT count(*) FROM checkpoints WHERE thread_id = :t AND checkpoint_id > :c"),

@@ -39,9 +39,6 @@ class MemoryStore:
         )
         self._settings = settings
         self.table = settings.memory_collection
-        self._pending: set[asyncio.Task[None]] = set()
-        self.extraction_failures = 0
-        self.extraction_dropped = 0
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -104,19 +101,9 @@ class MemoryStore:
         async with self._pool.connection() as conn:
             return await memories_repo.delete_all(conn, self.table, user_id)
 
-    # --- after a turn, off the request path
-    def remember(self, user_id: uuid.UUID, session_id: uuid.UUID, user_text: str) -> None:
-        """Extract and store facts from the user's new message in the background (tracked, drained)."""
-        if len(self._pending) >= self._settings.memory_max_pending:
-            self.extraction_dropped += 1
-            metrics.MEMORY_EXTRACTION_DROPPED.inc()
-            log.warning("memory.extraction_dropped", pending=len(self._pending))
-            return
-        task = asyncio.create_task(self._extract(user_id, session_id, user_text))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _extract(self, user_id: uuid.UUID, session_id: uuid.UUID, user_text: str) -> None:
+    # --- extraction, run by the job consumer (app/services/memory_jobs.py), never on a request
+    async def extract(self, user_id: uuid.UUID, session_id: uuid.UUID, user_text: str) -> None:
+        """Learn from one user message: facts by the LLM (MEMORY_INFER), or the text as it is. Raises."""
         add = functools.partial(
             self._mem0.add,
             [{"role": "user", "content": user_text}],
@@ -124,26 +111,10 @@ class MemoryStore:
             metadata={"session_id": str(session_id)},
             infer=self._settings.memory_infer,
         )
-        try:
-            with metrics.MEMORY_EXTRACTION_LATENCY.time():
-                await asyncio.get_running_loop().run_in_executor(self._background, add)
-        except Exception as exc:
-            self.extraction_failures += 1
-            metrics.MEMORY_EXTRACTION_FAILURES.inc()
-            log.warning("memory.extraction_failed", user_id=str(user_id), error_type=type(exc).__name__)
-
-    async def idle(self) -> None:
-        """Wait for the extractions scheduled so far."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        with metrics.MEMORY_EXTRACTION_LATENCY.time():
+            await asyncio.get_running_loop().run_in_executor(self._background, add)
 
     async def close(self) -> None:
-        if self._pending:
-            _, not_done = await asyncio.wait(list(self._pending), timeout=self._settings.memory_drain_timeout)
-            for task in not_done:
-                task.cancel()
-            if not_done:
-                log.warning("memory.extractions_abandoned", count=len(not_done))
         for executor in (self._foreground, self._background):
             executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self._sync_pool.close)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.admin_deps import AdminUser, get_admin_user
-from app.api.deps import ChatRuntimeDep, SessionDep, SettingsDep
+from app.api.deps import RuntimeDep, SessionDep, SettingsDep
 from app.api.limits import rate_limit
 from app.schemas.admin import (
     AdminUserDetail,
@@ -114,11 +114,9 @@ async def set_role(
 
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(
-    user_id: uuid.UUID, admin: AdminUser, session: SessionDep, chat: ChatRuntimeDep
-) -> Response:
+async def delete_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep, rt: RuntimeDep) -> Response:
     """Delete the user with every session, transcript, checkpoint and memory (409 while one answers)."""
-    await admin_service.delete_user(session, actor=admin, user_id=user_id, stale_after=chat.stale_lease_after)
+    await admin_service.delete_user(session, actor=admin, user_id=user_id, lease_ttl=rt.lease_ttl)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

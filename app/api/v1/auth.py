@@ -7,8 +7,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import TypeAdapter, ValidationError
 
 from app.api.deps import (
-    ChatRuntimeDep,
     CurrentUser,
+    RuntimeDep,
     SessionDep,
     SessionMakerDep,
     SettingsDep,
@@ -59,13 +59,13 @@ def _normalise_email(raw: str) -> str | None:
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     db: SessionMakerDep,
-    chat: ChatRuntimeDep,
+    rt: RuntimeDep,
     settings: SettingsDep,
     address: ClientAddress,
 ) -> TokenRead:
     pair = await auth_service.log_in(
         db,
-        chat.pool,
+        rt.db.pool,
         settings,
         username=form.username,
         email=_normalise_email(form.username),
@@ -76,20 +76,20 @@ async def login(
 
 
 @router.post("/refresh", response_model=TokenRead, dependencies=[rate_limit("refresh")])
-async def refresh(body: RefreshRequest, chat: ChatRuntimeDep, settings: SettingsDep) -> TokenRead:
+async def refresh(body: RefreshRequest, rt: RuntimeDep, settings: SettingsDep) -> TokenRead:
     """A new pair for the same login. Each refresh token works once; presenting one again revokes
     the login it belongs to."""
-    return _token_read(await tokens.refresh(chat.pool, settings, body.refresh_token))
+    return _token_read(await tokens.refresh(rt.db.pool, settings, body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
 async def logout(
     claims: TokenClaims,
-    chat: ChatRuntimeDep,
+    rt: RuntimeDep,
     everywhere: Annotated[bool, Query(description="Revoke every login of this user")] = False,
 ) -> Response:
     """Revoke this login (or all of them): its access and refresh tokens stop working at once."""
-    await tokens.log_out(chat.pool, claims, everywhere=everywhere)
+    await tokens.log_out(rt.db.pool, claims, everywhere=everywhere)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -98,14 +98,14 @@ async def change_password(
     body: PasswordChange,
     user: CurrentUser,
     db: SessionMakerDep,
-    chat: ChatRuntimeDep,
+    rt: RuntimeDep,
     settings: SettingsDep,
     address: ClientAddress,
 ) -> TokenRead:
     """Every login of the user is revoked; the tokens returned belong to a new one."""
     pair = await auth_service.change_password(
         db,
-        chat.pool,
+        rt.db.pool,
         settings,
         user=user,
         current=body.current_password,
@@ -121,7 +121,7 @@ async def me(user: CurrentUser) -> UserRead:
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
-async def delete_me(user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep) -> Response:
+async def delete_me(user: CurrentUser, session: SessionDep, rt: RuntimeDep) -> Response:
     """Delete the account and all of its data (sessions, transcripts, agent state)."""
-    await auth_service.delete_account(session, user_id=user.id, stale_after=chat.stale_lease_after)
+    await auth_service.delete_account(session, user_id=user.id, lease_ttl=rt.lease_ttl)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import structlog
 from fastapi import APIRouter
 
-from app.api.deps import ChatRuntimeDep, TokenClaims
+from app.api.deps import RuntimeDep, TokenClaims
 from app.api.limits import rate_limit
 from app.api.sse import EventStreamResponse, sse_event
 from app.errors import AppError
@@ -30,9 +30,7 @@ def _response(result: TurnResult) -> ChatResponse:
 
 
 @router.post("/{session_id}/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")])
-async def chat(
-    session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: ChatRuntimeDep
-) -> ChatResponse:
+async def chat(session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: RuntimeDep) -> ChatResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
     result = await chat_service.send_message(rt, token, session_id=session_id, text=body.message)
     return _response(result)
@@ -50,7 +48,7 @@ async def chat(
     },
 )
 async def chat_stream(
-    session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: ChatRuntimeDep
+    session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: RuntimeDep
 ) -> EventStreamResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
     # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.

@@ -1,7 +1,8 @@
 """Liveness and readiness."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from app.api.deps import RuntimeDep
 from app.services.health import check_ready
 
 router = APIRouter(tags=["health"])
@@ -13,6 +14,6 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(request: Request) -> dict[str, str]:
-    revision = await check_ready(request.app.state.engine, request.app.state.schema_head)
+async def ready(rt: RuntimeDep) -> dict[str, str]:
+    revision = await check_ready(rt.db.engine, rt.db.schema_head)
     return {"status": "ready", "database": "ok", "schema": str(revision)}

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.agent.memory import MemoryStore
-from app.api.deps import ChatRuntimeDep, CurrentUser, SettingsDep
+from app.api.deps import CurrentUser, RuntimeDep, SettingsDep
 from app.api.limits import rate_limit
 from app.schemas.common import CleanStr, Page, PageParams
 from app.schemas.memories import (
@@ -25,8 +25,8 @@ router = APIRouter(prefix="/memories", tags=["memories"], dependencies=[rate_lim
 Paging = Annotated[PageParams, Query()]
 
 
-async def get_memory_store(chat: ChatRuntimeDep) -> MemoryStore:
-    return memories_service.require(chat.memory)
+async def get_memory_store(rt: RuntimeDep) -> MemoryStore:
+    return memories_service.require(rt.memory)
 
 
 Store = Annotated[MemoryStore, Depends(get_memory_store)]

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.api.deps import ChatRuntimeDep, CurrentUser, SessionDep
+from app.api.deps import CurrentUser, RuntimeDep, SessionDep
 from app.api.limits import rate_limit
 from app.schemas.chat import MessageRead
 from app.schemas.common import Page, PageParams
@@ -48,10 +48,10 @@ async def rename_session(
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_session(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     await sessions_service.delete_session(
-        session, user_id=user.id, session_id=session_id, stale_after=chat.stale_lease_after
+        session, user_id=user.id, session_id=session_id, lease_ttl=rt.lease_ttl
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -68,9 +68,9 @@ async def list_messages(
 
 @router.delete("/{session_id}/messages", status_code=status.HTTP_204_NO_CONTENT)
 async def clear_messages(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, chat: ChatRuntimeDep
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ) -> Response:
     await sessions_service.clear_messages(
-        session, user_id=user.id, session_id=session_id, stale_after=chat.stale_lease_after
+        session, user_id=user.id, session_id=session_id, lease_ttl=rt.lease_ttl
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

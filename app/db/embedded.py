@@ -1,36 +1,19 @@
-"""Database URLs, the embedded PostgreSQL default, and the async engine."""
+"""The embedded PostgreSQL default (with pgvector) when no DATABASE_URL is given."""
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
 from app.config import Settings
-
-
-@dataclass(frozen=True)
-class DatabaseUrls:
-    """One database, spelled for SQLAlchemy and for plain psycopg (the checkpointer's pool)."""
-
-    sqlalchemy: str
-    psycopg: str
-
-
-def normalise_url(url: str) -> DatabaseUrls:
-    for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            rest = url[len(prefix) :]
-            return DatabaseUrls(f"postgresql+psycopg://{rest}", f"postgresql://{rest}")
-    raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://user:pass@host:port/db)")
+from app.db.urls import DatabaseUrls, normalise_url
 
 
 class EmbeddedPostgres:
-    """The bundled PostgreSQL (with pgvector) under DATA_DIR, for running with no DATABASE_URL.
+    """The bundled PostgreSQL under DATA_DIR, for running with no DATABASE_URL.
 
     Several processes may share one data directory: the last one to release it stops the server.
     Releasing is explicit because uvicorn ends on SIGTERM without running atexit handlers.
+    pgvector is enabled by the migrations, as on any other server (the embedded role is a superuser).
     """
 
     def __init__(self, data_dir: Path) -> None:
@@ -43,7 +26,6 @@ class EmbeddedPostgres:
         pgdata = self.data_dir / "pgdata"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server = get_server(pgdata, cleanup_mode="stop")
-        self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
         uri: str = self._server.get_uri()
         return uri
 
@@ -62,17 +44,3 @@ async def resolve_database_urls(settings: Settings) -> tuple[DatabaseUrls, Embed
         return normalise_url(settings.database_url), None
     embedded = EmbeddedPostgres(settings.data_dir)
     return await embedded.start(), embedded
-
-
-def create_engine(urls: DatabaseUrls, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
-        urls.sqlalchemy,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_pre_ping=False,
-        pool_recycle=1800,
-    )
-
-
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

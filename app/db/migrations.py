@@ -6,10 +6,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import PROJECT_ROOT
+
+
+class DatabaseSetupError(RuntimeError):
+    """The database cannot be brought to the schema this code needs; the message says what to do."""
+
 
 # Any constant works; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK = 7_301_442
@@ -47,7 +53,10 @@ def _upgrade(url: str) -> None:
 
 
 async def upgrade_to_head(url: str) -> None:
-    await asyncio.to_thread(_upgrade, url)
+    try:
+        await asyncio.to_thread(_upgrade, url)
+    except CommandError as exc:  # raised by a migration that cannot proceed (pgvector), with a message
+        raise DatabaseSetupError(str(exc)) from None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

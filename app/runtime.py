@@ -1,0 +1,115 @@
+"""Runtime: what a process builds once (database, graph, memory, tracing) and hands to every request,
+job and command. The API's lifespan, the job worker, the CLI and evals all open it the same way."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.graph.state import CompiledStateGraph
+
+from app.agent.checkpointer import open_checkpointer
+from app.agent.graph import build_graph
+from app.agent.llm import build_model
+from app.agent.memory import MemoryStore, open_memory
+from app.agent.tools import default_tools
+from app.agent.tools.memory import memory_tools
+from app.config import Settings
+from app.db import Database, open_database
+from app.observability.pools import pool_reader
+from app.observability.runtime import open_telemetry
+from app.observability.tracing import Tracing
+from app.repositories.leases import TurnLimits
+
+
+@dataclass
+class RunHandle:
+    """A turn running in this process: its lease is renewed while it runs, and shutdown can cut it."""
+
+    thread_id: uuid.UUID
+    cut: bool = False
+    timeout: asyncio.Timeout | None = None  # the turn's current wait, which cutting ends at once
+
+    def cut_now(self) -> None:
+        self.cut = True
+        if self.timeout is not None and not self.timeout.expired():
+            self.timeout.reschedule(asyncio.get_running_loop().time())
+
+
+class JobConsumer(Protocol):
+    async def idle(self, within: float = 30.0) -> None: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    memory: MemoryStore | None = None
+    # Built once; every turn's run gets the same handlers (metrics, and tracing when configured).
+    callbacks: list[BaseCallbackHandler] = field(default_factory=list)
+    tracing: Tracing | None = None
+    # This process's turns, by run id.
+    runs: dict[uuid.UUID, RunHandle] = field(default_factory=dict)
+    # Set when a turn here queued a memory job, so this process's consumer starts at once.
+    jobs_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    draining: bool = False  # shutting down: no new turns
+    memory_jobs: JobConsumer | None = None  # this process's consumer, when it runs one
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_ttl_seconds)
+
+    @property
+    def limits(self) -> TurnLimits:
+        s = self.settings
+        return TurnLimits(
+            message_quota=s.quota_messages_per_day,
+            token_quota=s.quota_tokens_per_day,
+            per_user=s.max_streams_per_user,
+            total=s.max_streams_total,
+        )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, migrate: bool | None = None) -> AsyncIterator[Runtime]:
+    """Everything a process needs, opened in order and closed in reverse."""
+    async with open_database(settings, migrate=migrate) as db:
+        checkpointer = await open_checkpointer(
+            db.pool, db.urls.psycopg, cache_entries=settings.checkpoint_cache_size
+        )
+        telemetry = open_telemetry(
+            settings,
+            pool_reader=pool_reader(
+                db.engine, db.pool, engine_max=settings.db_pool_size + settings.db_max_overflow
+            ),
+        )
+        memory: MemoryStore | None = None
+        try:
+            tools = default_tools()
+            if settings.memory_enabled:
+                memory = await open_memory(settings, dsn=db.urls.psycopg, pool=db.pool)
+                tools += memory_tools(memory)
+            builder = build_graph(
+                build_model(settings, tools),
+                tools,
+                max_messages=settings.history_max_messages,
+                max_chars=settings.history_max_chars,
+                memory=memory,
+            )
+            yield Runtime(
+                settings=settings,
+                db=db,
+                graph=builder.compile(checkpointer=checkpointer),
+                memory=memory,
+                callbacks=telemetry.callbacks,
+                tracing=telemetry.tracing,
+            )
+        finally:
+            if memory is not None:
+                await memory.close()
+            await telemetry.close()  # after the last turn's spans have ended

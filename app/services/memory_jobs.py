@@ -1,0 +1,159 @@
+"""The memory-extraction consumer: any process (API or `python -m app.worker`) runs jobs from the queue.
+
+Jobs are durable rows (app/repositories/memory_jobs.py), written by the statement that records a turn,
+so a crash, a deploy or a busy extractor loses none. Each of MEMORY_WORKERS slots claims one job at a
+time; a failed attempt is retried with back-off, up to MEMORY_JOB_MAX_ATTEMPTS, then kept as failed.
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import anyio
+import structlog
+
+from app.observability import metrics
+from app.repositories import memory_jobs as jobs_repo
+from app.repositories.memory_jobs import Job
+from app.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+STATS_EVERY_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2.0**attempts, MAX_BACKOFF_SECONDS))
+
+
+class MemoryJobs:
+    """The consumer of one process: started and stopped by its owner, with a drain at stop."""
+
+    def __init__(self, rt: Runtime) -> None:
+        if rt.memory is None:
+            raise ValueError("memory jobs need memory enabled")
+        self._rt = rt
+        self._memory = rt.memory
+        s = rt.settings
+        # Long enough for every model call an extraction may make, with retries: a consumer that dies
+        # holds its job no longer than this.
+        self._claim_for = timedelta(seconds=4 * s.llm_request_timeout * (s.llm_max_retries + 1) + 30)
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0
+
+    def start(self) -> None:
+        slots = self._rt.settings.memory_workers
+        self._tasks = [asyncio.create_task(self._slot(), name=f"memory-job-{i}") for i in range(slots)]
+        self._tasks.append(asyncio.create_task(self._report(), name="memory-job-stats"))
+
+    async def stop(self) -> None:
+        """Let jobs in progress finish within MEMORY_DRAIN_TIMEOUT; the rest go back to the queue."""
+        self._stopping.set()
+        self._rt.jobs_wake.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=self._rt.settings.memory_drain_timeout)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if pending:
+            log.warning("memory.jobs_given_back", count=len(pending))
+
+    async def idle(self, within: float = 30.0) -> None:
+        """Wait until no job is ready and none is running here (tests, evals)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            if self._busy == 0:
+                async with self._rt.db.pool.connection() as conn:
+                    if await jobs_repo.ready_count(conn) == 0 and self._busy == 0:
+                        return
+            self._rt.jobs_wake.set()
+            await asyncio.sleep(0.02)
+        raise TimeoutError("memory jobs still running after the timeout")
+
+    async def _slot(self) -> None:
+        wake = self._rt.jobs_wake
+        poll = self._rt.settings.memory_job_poll_seconds
+        while not self._stopping.is_set():
+            wake.clear()
+            self._busy += 1  # from the claim on, so that idle() never sees a claimed job as done
+            try:
+                job = await self._claim()
+                if job is not None:
+                    await self._run(job)
+            except Exception as exc:  # boundary: an outage must not end the consumer
+                log.warning("memory.job_claim_failed", error_type=type(exc).__name__)
+                job = None
+            finally:
+                self._busy -= 1
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll)
+
+    async def _claim(self) -> Job | None:
+        async with self._rt.db.pool.connection() as conn:
+            return await jobs_repo.claim(conn, claim_for=self._claim_for)
+
+    async def _run(self, job: Job) -> None:
+        metrics.MEMORY_JOBS_RUNNING.inc()
+        try:
+            await self._memory.extract(job.user_id, job.session_id, job.text)
+        except asyncio.CancelledError:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                async with self._rt.db.pool.connection() as conn:
+                    await jobs_repo.unclaim(conn, job.id)
+            raise
+        except Exception as exc:  # boundary: any failure of mem0, the model or the embedder
+            await self._failed(job, exc)
+        else:
+            await self._settle(job)
+        finally:
+            metrics.MEMORY_JOBS_RUNNING.dec()
+
+    async def _settle(self, job: Job) -> None:
+        try:
+            async with self._rt.db.pool.connection() as conn:
+                await jobs_repo.finish(conn, job.id)
+        except Exception as exc:  # the job runs again after its claim ends: at least once, never lost
+            log.warning("memory.job_finish_failed", job_id=job.id, error_type=type(exc).__name__)
+
+    async def _failed(self, job: Job, exc: Exception) -> None:
+        metrics.MEMORY_EXTRACTION_FAILURES.inc()
+        error = type(exc).__name__
+        try:
+            async with self._rt.db.pool.connection() as conn:
+                failed = await jobs_repo.retry_later(
+                    conn,
+                    job.id,
+                    delay=backoff(job.attempts),
+                    error=error,
+                    max_attempts=self._rt.settings.memory_job_max_attempts,
+                )
+        except Exception as db_exc:
+            log.warning("memory.job_retry_failed", job_id=job.id, error_type=type(db_exc).__name__)
+            return
+        log.warning(
+            "memory.extraction_failed",
+            job_id=job.id,
+            user_id=str(job.user_id),
+            attempt=job.attempts,
+            gave_up=failed,
+            error_type=error,
+        )
+
+    async def _report(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                async with self._rt.db.pool.connection() as conn:
+                    stats = await jobs_repo.stats(conn)
+                metrics.MEMORY_JOBS_QUEUED.set(stats.queued)
+                metrics.MEMORY_JOBS_FAILED.set(stats.failed)
+                metrics.MEMORY_JOBS_OLDEST.set(stats.oldest_seconds)
+            except Exception as exc:  # boundary: metrics wait for the database like everything else
+                log.warning("memory.job_stats_failed", error_type=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), STATS_EVERY_SECONDS)
