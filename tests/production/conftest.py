@@ -1,0 +1,60 @@
+"""Fixtures for the production path: a separate PostgreSQL server reached only through DATABASE_URL."""
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.production.pgserver import ExternalPostgres
+
+
+@pytest.fixture(scope="session")
+def external_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalPostgres]:
+    server = ExternalPostgres(Path(tmp_path_factory.mktemp("external-pg")) / "server")
+    server.init()
+    server.start()
+    yield server
+    server.stop("immediate")
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """A database handed over to the service: its URL, and who owns it."""
+
+    url: str
+    database: str
+    role: str
+
+
+def _names() -> tuple[str, str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return f"agent_{tag}", f"app_{tag}", secrets.token_hex(10)
+
+
+@pytest.fixture
+def managed_db(external_pg: ExternalPostgres) -> Provisioned:
+    """How managed databases look: the role owns its database but is not a superuser, and an
+    administrator enabled pgvector beforehand."""
+    role, database, password = _names()
+    external_pg.create_role(role, password)
+    external_pg.create_database(database, owner=role, vector=True)
+    return Provisioned(external_pg.url(database, user=role, password=password), database, role)
+
+
+@pytest.fixture
+def managed_db_without_vector(external_pg: ExternalPostgres) -> Provisioned:
+    role, database, password = _names()
+    external_pg.create_role(role, password)
+    external_pg.create_database(database, owner=role)
+    return Provisioned(external_pg.url(database, user=role, password=password), database, role)
+
+
+@pytest.fixture
+def superuser_db(external_pg: ExternalPostgres) -> Provisioned:
+    """A fresh database reached as the superuser: nothing created beforehand, pgvector included."""
+    _, database, _ = _names()
+    external_pg.create_database(database)
+    return Provisioned(external_pg.url(database), database, "postgres")
