@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     max_streams_total: int = Field(default=200, ge=1)
     # A turn's lease lasts this long unless its process renews it (every third of it): a process that
     # dies frees its sessions within this time.
-    lease_ttl_seconds: float = Field(default=15.0, ge=1.5, le=600)
+    lease_ttl_seconds: float = Field(default=12.0, ge=1.5, le=600)
     # On SIGTERM, turns in flight get this long to finish; later ones end with a typed error.
     shutdown_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
 

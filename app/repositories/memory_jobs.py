@@ -1,7 +1,8 @@
 """SQL of the memory-extraction job queue (jobs are written by turns.record_turn).
 
-A claim is a lease, not a held lock: the claimed job's `run_after` moves past the time its work may
-take, so a consumer that dies frees it by then, and nothing waits on a lock while the model extracts.
+A claim is a lease, not a held lock: the claimed job's `run_after` moves one TTL ahead and its consumer
+keeps moving it while it works, so a consumer that dies frees its job within the TTL, and nothing
+waits on a row lock while the model extracts.
 """
 
 import uuid
@@ -69,6 +70,13 @@ async def retry_later(
     )
     row = await cur.fetchone()
     return bool(row and row["failed"])
+
+
+async def extend_claims(conn: AsyncConnection[Any], job_ids: list[int], *, claim_for: timedelta) -> None:
+    await conn.execute(
+        "UPDATE memory_job SET run_after = now() + %s WHERE id = ANY(%s) AND failed_at IS NULL",
+        (claim_for, job_ids),
+    )
 
 
 async def unclaim(conn: AsyncConnection[Any], job_id: int) -> None:

@@ -18,7 +18,7 @@ from app.repositories.memory_jobs import Job
 from app.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-STATS_EVERY_SECONDS = 5.0
+STATS_EVERY_SECONDS = 5.0  # at most; claims are renewed every third of the lease TTL
 MAX_BACKOFF_SECONDS = 300.0
 
 
@@ -35,9 +35,10 @@ class MemoryJobs:
         self._rt = rt
         self._memory = rt.memory
         s = rt.settings
-        # Long enough for every model call an extraction may make, with retries: a consumer that dies
-        # holds its job no longer than this.
-        self._claim_for = timedelta(seconds=4 * s.llm_request_timeout * (s.llm_max_retries + 1) + 30)
+        # A claim lasts one lease TTL and is renewed every third of it while the job runs: a consumer
+        # that dies frees its jobs within the TTL, like its turns.
+        self._claim_for = timedelta(seconds=s.lease_ttl_seconds)
+        self._claimed: set[int] = set()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = 0
@@ -100,6 +101,7 @@ class MemoryJobs:
 
     async def _run(self, job: Job) -> None:
         metrics.MEMORY_JOBS_RUNNING.inc()
+        self._claimed.add(job.id)
         try:
             await self._memory.extract(job.user_id, job.session_id, job.text)
         except asyncio.CancelledError:
@@ -112,6 +114,7 @@ class MemoryJobs:
         else:
             await self._settle(job)
         finally:
+            self._claimed.discard(job.id)
             metrics.MEMORY_JOBS_RUNNING.dec()
 
     async def _settle(self, job: Job) -> None:
@@ -146,9 +149,13 @@ class MemoryJobs:
         )
 
     async def _report(self) -> None:
+        """Renew this consumer's claims and publish the queue's numbers, until stopped."""
+        every = min(STATS_EVERY_SECONDS, self._rt.settings.lease_ttl_seconds / 3)
         while not self._stopping.is_set():
             try:
                 async with self._rt.db.pool.connection() as conn:
+                    if self._claimed:
+                        await jobs_repo.extend_claims(conn, list(self._claimed), claim_for=self._claim_for)
                     stats = await jobs_repo.stats(conn)
                 metrics.MEMORY_JOBS_QUEUED.set(stats.queued)
                 metrics.MEMORY_JOBS_FAILED.set(stats.failed)
@@ -156,4 +163,4 @@ class MemoryJobs:
             except Exception as exc:  # boundary: metrics wait for the database like everything else
                 log.warning("memory.job_stats_failed", error_type=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), STATS_EVERY_SECONDS)
+                await asyncio.wait_for(self._stopping.wait(), every)
