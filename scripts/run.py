@@ -120,6 +120,9 @@ def main() -> None:
         "--workers",
         str(args.workers),
         "--no-access-log",  # the app logs one http.request line per request itself
+        # The app cuts turns still running just before SHUTDOWN_GRACE_SECONDS; this is the backstop.
+        "--timeout-graceful-shutdown",
+        str(int(settings.shutdown_grace_seconds) + 5),
     ]
     print(f"==> Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     server = subprocess.Popen(cmd, env=env, cwd=ROOT)

@@ -1,5 +1,6 @@
 """Deleting what expired: logins past their refresh lifetime, forgotten failed log-ins, idle
-rate-limit counters. Every table stays the size of its live rows, whatever clients send."""
+rate-limit counters, memory jobs that failed a week ago. Every table stays the size of its live
+rows, whatever clients send."""
 
 import asyncio
 from datetime import timedelta
@@ -10,10 +11,12 @@ from psycopg_pool import AsyncConnectionPool
 from app.config import RATE_LIMIT_NAMES, Settings
 from app.repositories import auth_sessions as logins_repo
 from app.repositories import login_failures as failures_repo
+from app.repositories import memory_jobs as jobs_repo
 from app.repositories import rate_limits as limits_repo
 
 log = structlog.get_logger(__name__)
 SWEEP_INTERVAL = 600.0  # seconds
+FAILED_JOBS_KEPT = timedelta(days=7)  # long enough to look at, short enough to stay small
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
@@ -25,8 +28,15 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
             conn, window=timedelta(seconds=settings.login_failure_window_seconds)
         )
         counters = await limits_repo.delete_stale(conn, age=timedelta(seconds=2 * longest))
-    if logins or failures or counters:
-        log.info("housekeeping.swept", logins=logins, login_failures=failures, rate_counters=counters)
+        jobs = await jobs_repo.delete_failed(conn, older_than=FAILED_JOBS_KEPT)
+    if logins or failures or counters or jobs:
+        log.info(
+            "housekeeping.swept",
+            logins=logins,
+            login_failures=failures,
+            rate_counters=counters,
+            failed_jobs=jobs,
+        )
 
 
 async def run(pool: AsyncConnectionPool, settings: Settings, *, interval: float = SWEEP_INTERVAL) -> None:

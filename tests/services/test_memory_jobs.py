@@ -180,3 +180,23 @@ async def test_the_worker_refuses_to_run_without_memory(own_db):
     out, _ = await asyncio.wait_for(done.communicate(), timeout=30)
     assert done.returncode == 1
     assert b"MEMORY_ENABLED is false" in out
+
+
+async def test_housekeeping_deletes_jobs_that_failed_a_week_ago(no_consumer):
+    from app.services import housekeeping
+
+    app, client = no_consumer
+    rt = app.state.runtime
+    user = await register(client)
+    sid = await new_session(client, user)
+    for message in ("old failure", "recent failure", "waiting"):
+        await _chat(client, user, sid, message)
+    async with rt.db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE memory_job SET failed_at = now() - interval '8 days' WHERE text = 'old failure'")
+        )
+        await conn.execute(
+            text("UPDATE memory_job SET failed_at = now() - interval '1 day' WHERE text = 'recent failure'")
+        )
+    await housekeeping.sweep(rt.db.pool, rt.settings)
+    assert [j[2] for j in await _jobs(app)] == ["recent failure", "waiting"]
