@@ -6,7 +6,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,25 @@ def make_settings(pg_url: str, fake_llm: FakeLLM, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+@contextmanager
+def scratch_database(pg_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the session's server, dropped afterwards; its URL."""
+    from sqlalchemy import create_engine, text
+
+    from app.db import normalise_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(normalise_url(pg_url).sqlalchemy, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield pg_url.replace("/postgres?", f"/{name}?")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @asynccontextmanager

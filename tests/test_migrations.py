@@ -1,7 +1,5 @@
 """Migrations: from an empty database to head, and autogenerate never touches LangGraph's tables."""
 
-import uuid
-
 import pytest
 from alembic import command
 from psycopg.rows import dict_row
@@ -11,18 +9,13 @@ from sqlalchemy import create_engine, inspect, text
 from app.agent.checkpointer import open_checkpointer
 from app.db import normalise_url
 from app.db.migrations import alembic_config, head_revision, upgrade_to_head
+from tests.conftest import scratch_database
 
 
 @pytest.fixture
 def empty_database(pg_url: str):
-    name = f"mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(pg_url).sqlalchemy, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield normalise_url(pg_url.replace("/postgres?", f"/{name}?"))
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(pg_url, "mig") as url:
+        yield normalise_url(url)
 
 
 async def test_upgrade_from_empty_creates_our_tables(empty_database):

@@ -46,7 +46,9 @@ def create_pool(url: str, settings: Settings) -> AsyncConnectionPool:
         # Checked on checkout, so a connection that died with the server is replaced, not used.
         check=AsyncConnectionPool.check_connection,
         timeout=settings.db_pool_timeout,
-        reconnect_timeout=0,  # keep trying through an outage of any length; never give up the pool
+        # A failed connection attempt is dropped at once rather than retried with a growing back-off:
+        # the next request starts a fresh one, so the pool is whole again as soon as the server is.
+        reconnect_timeout=0,
         kwargs={
             "autocommit": True,
             "prepare_threshold": 0,

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from app.db import normalise_url
 from app.db.migrations import head_revision
-from tests.conftest import auth, free_port, make_settings, new_session, register
+from tests.conftest import auth, free_port, make_settings, new_session, register, scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "app" / "gunicorn_conf.py"
@@ -29,14 +29,8 @@ MIGRATED_BY_MASTER = "Migrations applied by the master"
 @pytest.fixture
 def fresh_db(pg_url: str) -> Iterator[str]:
     """An empty database on the session's server, so the master's migration has work to do."""
-    name = f"gunicorn_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(pg_url).sqlalchemy, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield pg_url.replace("/postgres?", f"/{name}?")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(pg_url, "gunicorn") as url:
+        yield url
 
 
 def schema_revision(url: str) -> str | None:

@@ -2,26 +2,16 @@
 release their lease at once."""
 
 import asyncio
-import json
 import time
 import uuid
 
 import httpx
 import psycopg
 
+from tests.api.test_stream import read_events
 from tests.conftest import assert_error, auth, new_session
 from tests.production.service import new_session as new_remote_session
 from tests.production.service import new_user, service_env, start_service
-
-
-async def _events(response: httpx.Response) -> list[tuple[str, dict]]:
-    events, name = [], ""
-    async for line in response.aiter_lines():
-        if line.startswith("event: "):
-            name = line[len("event: ") :]
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line[len("data: ") :])))
-    return events
 
 
 async def _streamed_turn(base: str, user: dict[str, str], sid: str) -> list[tuple[str, dict]]:
@@ -32,7 +22,7 @@ async def _streamed_turn(base: str, user: dict[str, str], sid: str) -> list[tupl
         ) as r,
     ):
         assert r.status_code == 200
-        return await _events(r)
+        return await read_events(r)
 
 
 async def _wait_for_model_call(fake_llm, before: int) -> None:

@@ -9,11 +9,18 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from app.db import normalise_url
 from app.services.memory_jobs import MemoryJobs
-from tests.conftest import asgi_client, auth, make_settings, new_session, register, running_app
+from tests.conftest import (
+    asgi_client,
+    auth,
+    make_settings,
+    new_session,
+    register,
+    running_app,
+    scratch_database,
+)
 from tests.fake_llm import Fault
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,14 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def own_db(pg_url: str) -> Iterator[str]:
     """A database of its own: no other test app's consumer may take these jobs."""
-    name = f"jobs_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(pg_url).sqlalchemy, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield pg_url.replace("/postgres?", f"/{name}?")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(pg_url, "jobs") as url:
+        yield url
 
 
 @pytest.fixture
