@@ -45,6 +45,11 @@ def _upgrade(url: str) -> None:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 conn.commit()
+            except BaseException:
+                # All revisions run in this one transaction: a failure keeps none of them, as with
+                # `alembic upgrade head`, rather than committing below with the unlock.
+                conn.rollback()
+                raise
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                 conn.commit()

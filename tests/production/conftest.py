@@ -29,32 +29,30 @@ class Provisioned:
     role: str
 
 
-def _names() -> tuple[str, str, str]:
+def provision(server: ExternalPostgres, *, vector: bool) -> Provisioned:
+    """A new non-superuser role owning a new database (with pgvector enabled by the superuser, or not)."""
     tag = uuid.uuid4().hex[:8]
-    return f"agent_{tag}", f"app_{tag}", secrets.token_hex(10)
+    role, database, password = f"agent_{tag}", f"app_{tag}", secrets.token_hex(10)
+    server.create_role(role, password)
+    server.create_database(database, owner=role, vector=vector)
+    return Provisioned(server.url(database, user=role, password=password), database, role)
 
 
 @pytest.fixture
 def managed_db(external_pg: ExternalPostgres) -> Provisioned:
     """How managed databases look: the role owns its database but is not a superuser, and an
     administrator enabled pgvector beforehand."""
-    role, database, password = _names()
-    external_pg.create_role(role, password)
-    external_pg.create_database(database, owner=role, vector=True)
-    return Provisioned(external_pg.url(database, user=role, password=password), database, role)
+    return provision(external_pg, vector=True)
 
 
 @pytest.fixture
 def managed_db_without_vector(external_pg: ExternalPostgres) -> Provisioned:
-    role, database, password = _names()
-    external_pg.create_role(role, password)
-    external_pg.create_database(database, owner=role)
-    return Provisioned(external_pg.url(database, user=role, password=password), database, role)
+    return provision(external_pg, vector=False)
 
 
 @pytest.fixture
 def superuser_db(external_pg: ExternalPostgres) -> Provisioned:
     """A fresh database reached as the superuser: nothing created beforehand, pgvector included."""
-    _, database, _ = _names()
+    database = f"app_{uuid.uuid4().hex[:8]}"
     external_pg.create_database(database)
     return Provisioned(external_pg.url(database), database, "postgres")
