@@ -207,13 +207,13 @@ class Settings(BaseSettings):
         return origins
 
     @model_validator(mode="after")
-    def _production_needs_real_secret(self) -> "Settings":
+    def _deployments_need_a_real_secret(self) -> "Settings":
+        # Only development and test may sign tokens with the built-in development secret.
         secret = self.jwt_secret_key.get_secret_value()
-        if self.app_env == Environment.production and (
-            secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32
-        ):
+        deployed = self.app_env not in (Environment.development, Environment.test)
+        if deployed and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32):
             raise ValueError(
-                "JWT_SECRET_KEY must be set to a random value of at least 32 characters in production"
+                f"JWT_SECRET_KEY must be set to a random value of at least 32 characters in {self.app_env.value}"
             )
         return self
 

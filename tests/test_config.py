@@ -1,5 +1,6 @@
 """Settings from the environment and `.env.<APP_ENV>` files; database URL spelling."""
 
+import re
 import secrets
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 import app.config
-from app.config import DEV_SECRET, Environment, Rate, Settings, load_settings
+from app.config import DEV_SECRET, PROJECT_ROOT, Environment, Rate, Settings, load_settings
 from app.db import normalise_url
 
 
@@ -38,8 +39,9 @@ def random_secret() -> str:
     [DEV_SECRET, "", "change-me", "CHANGEME", "secret", "too-short-but-random-9f3k2"],
     ids=["default", "empty", "change-me", "CHANGEME", "secret", "short"],
 )
-def test_production_refuses_weak_jwt_secret(monkeypatch, secret):
-    monkeypatch.setenv("APP_ENV", "production")
+@pytest.mark.parametrize("env", ["production", "staging"])
+def test_deployments_refuse_weak_jwt_secret(monkeypatch, secret, env):
+    monkeypatch.setenv("APP_ENV", env)
     monkeypatch.setenv("JWT_SECRET_KEY", secret)
     with pytest.raises(ValidationError, match="JWT_SECRET_KEY") as exc:
         load_settings()
@@ -69,8 +71,8 @@ def test_production_check_also_applies_to_overrides():
     assert load_settings(app_env="production", jwt_secret_key=random_secret()).app_env == "production"
 
 
-@pytest.mark.parametrize("env", ["development", "test", "staging"])
-def test_non_production_accepts_the_default_secret(monkeypatch, env):
+@pytest.mark.parametrize("env", ["development", "test"])
+def test_development_and_test_accept_the_default_secret(monkeypatch, env):
     monkeypatch.setenv("APP_ENV", env)
     settings = load_settings()
     assert settings.app_env == env
@@ -84,6 +86,17 @@ def test_refusing_to_start_does_not_print_other_secrets(monkeypatch):
     with pytest.raises(ValidationError) as exc:
         load_settings()
     assert "do-not-leak" not in str(exc.value)
+
+
+def test_every_setting_is_in_env_example_and_nothing_else():
+    documented = set(
+        re.findall(r"^#?\s?([A-Z][A-Z0-9_]+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M)
+    )
+    fields = {name.upper() for name in Settings.model_fields}
+    # Read by other code than Settings, or alternative names of a field.
+    others = {"APP_ENV", "OPENAI_API_KEY", "LANGFUSE_BASE_URL", "MEM0_TELEMETRY"}
+    assert fields - documented == set(), "settings missing from .env.example"
+    assert documented - fields - others == set(), ".env.example names variables no setting reads"
 
 
 # --- plain settings from the environment
@@ -164,6 +177,7 @@ def test_overrides_win_over_environment(monkeypatch):
 def test_env_files_follow_app_env_and_project_root(monkeypatch, clean_env):
     # _env_files() reads APP_ENV and the module's PROJECT_ROOT each time it is called.
     monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("JWT_SECRET_KEY", random_secret())
     assert app.config._env_files() == (clean_env / ".env", clean_env / ".env.staging")
     monkeypatch.delenv("APP_ENV")
     assert app.config._env_files()[-1] == clean_env / ".env.development"
@@ -173,6 +187,7 @@ def test_env_file_for_app_env_is_read(monkeypatch, clean_env):
     (clean_env / ".env.staging").write_text("LLM_MODEL=from-file\nPORT=8111\n")
     (clean_env / ".env.production").write_text("LLM_MODEL=wrong-file\n")
     monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("JWT_SECRET_KEY", random_secret())
     settings = load_settings()
     assert settings.app_env is Environment.staging
     assert settings.llm_model == "from-file"
@@ -183,6 +198,7 @@ def test_env_specific_file_wins_over_plain_env_file(monkeypatch, clean_env):
     (clean_env / ".env").write_text("LLM_MODEL=from-dotenv\nPROJECT_NAME=Shared Name\n")
     (clean_env / ".env.staging").write_text("LLM_MODEL=from-file\n")
     monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("JWT_SECRET_KEY", random_secret())
     settings = load_settings()
     assert settings.llm_model == "from-file"
     assert settings.project_name == "Shared Name"
@@ -191,12 +207,14 @@ def test_env_specific_file_wins_over_plain_env_file(monkeypatch, clean_env):
 def test_real_environment_wins_over_env_file(monkeypatch, clean_env):
     (clean_env / ".env.staging").write_text("LLM_MODEL=from-file\n")
     monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("JWT_SECRET_KEY", random_secret())
     monkeypatch.setenv("LLM_MODEL", "from-env")
     assert load_settings().llm_model == "from-env"
 
 
 def test_missing_env_files_are_fine(monkeypatch):
     monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("JWT_SECRET_KEY", random_secret())
     assert load_settings().llm_model == "gpt-4o-mini"
 
 

@@ -305,6 +305,18 @@ async def test_wrong_password_and_unknown_email_take_the_same_time(pg_url, fake_
 # --- quotas
 
 
+async def test_a_quota_of_zero_blocks_the_first_turn_of_the_day(pg_url, fake_llm):
+    async with (
+        await limited_app(pg_url, fake_llm, rate_limit_enabled=False, quota_messages_per_day=0) as app,
+        asgi_client(app) as client,
+    ):
+        user = await register(client)
+        sid = await new_session(client, user)
+        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "hi"}, headers=auth(user))
+        assert_error(r, 429, "quota_exceeded")
+        assert "message quota of 0" in r.json()["detail"]
+
+
 async def chat(client, user, sid, message="hi") -> httpx.Response:
     return await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
 

@@ -239,3 +239,11 @@ async def test_a_refresh_token_of_a_deleted_user_or_unknown_login_is_refused(cli
 async def test_refresh_with_bad_input_is_a_clear_4xx(client, body):
     r = await client.post("/api/v1/auth/refresh", json=body)
     assert_error(r, 422, "validation_error")
+
+
+async def test_logout_with_a_revoked_token_is_refused(client, account):
+    headers = bearer(account["access_token"])
+    assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+    assert_error(await client.post("/api/v1/auth/logout", headers=headers), 401, "unauthorized")
+    r = await client.post("/api/v1/auth/logout", params={"everywhere": "true"}, headers=headers)
+    assert_error(r, 401, "unauthorized")

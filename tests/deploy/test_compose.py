@@ -217,3 +217,19 @@ def test_dockerfile_builds_in_stages_and_runs_unprivileged():
 def test_the_build_context_leaves_out_secrets_and_local_state():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".env", ".env.*", ".git", ".venv", ".data"} <= ignored
+
+
+EMPTY_MEANS_OFF = {"LLM_API_KEY", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"}
+
+
+def test_an_unset_variable_never_becomes_an_empty_setting():
+    # `${VAR:-}` hands the app an empty string, which overrides the setting's default (LANGFUSE_HOST).
+    for name, value in environment(services(MAIN)["app"]).items():
+        if name not in EMPTY_MEANS_OFF:
+            assert not value.endswith(":-}"), f"{name}: {value}"
+
+
+def test_langfuse_images_are_pinned_to_a_release():
+    for name in ("langfuse-web", "langfuse-worker"):
+        image = services(LANGFUSE)[name]["image"]
+        assert re.fullmatch(r"langfuse/langfuse(-worker)?:\d+\.\d+\.\d+", image), image

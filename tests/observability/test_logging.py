@@ -72,7 +72,7 @@ def test_production_lines_are_json_with_the_context_bound_to_the_request():
         "logging.getLogger('some.library').warning('from the standard library %s', 'too')\n"
         "structlog.get_logger('app.x').debug('not at INFO')\n"
     )
-    env = {**os.environ, "APP_ENV": "staging", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "APP_ENV": "staging", "JWT_SECRET_KEY": "s" * 48, "PYTHONPATH": str(ROOT)}
     env.pop("LOG_LEVEL", None)
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

@@ -100,3 +100,19 @@ async def test_a_wildcard_never_comes_with_credentials(pg_url, fake_llm, origins
     for origin in OTHERS:
         for r in await responses_for(app, origin):
             assert not grants_credentials(r, origin), (origin, r.request.method, dict(r.headers))
+
+
+async def test_the_allowed_origin_may_put(pg_url, fake_llm):
+    # The admin quota route is a PUT: a browser preflights it.
+    app = create_app(make_settings(pg_url, fake_llm, cors_origins=[ALLOWED]))
+    async with cors_client(app) as c:
+        r = await c.options(
+            "/api/v1/admin/users/00000000-0000-0000-0000-000000000000/quota",
+            headers={
+                "Origin": ALLOWED,
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+    assert r.status_code == 200
+    assert "PUT" in r.headers["access-control-allow-methods"]

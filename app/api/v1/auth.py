@@ -84,11 +84,15 @@ async def refresh(body: RefreshRequest, rt: RuntimeDep, settings: SettingsDep) -
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
 async def logout(
+    user: CurrentUser,
     claims: TokenClaims,
     rt: RuntimeDep,
     everywhere: Annotated[bool, Query(description="Revoke every login of this user")] = False,
 ) -> Response:
-    """Revoke this login (or all of them): its access and refresh tokens stop working at once."""
+    """Revoke this login (or all of them): its access and refresh tokens stop working at once.
+
+    A token whose login is already revoked gets 401 here like everywhere else (CurrentUser checks it).
+    """
     await tokens.log_out(rt.db.pool, claims, everywhere=everywhere)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
