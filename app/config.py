@@ -213,7 +213,8 @@ class Settings(BaseSettings):
         deployed = self.app_env not in (Environment.development, Environment.test)
         if deployed and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32):
             raise ValueError(
-                f"JWT_SECRET_KEY must be set to a random value of at least 32 characters in {self.app_env.value}"
+                "JWT_SECRET_KEY must be set to a random value of at least 32 characters"
+                f" in {self.app_env.value}"
             )
         return self
 

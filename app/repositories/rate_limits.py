@@ -1,10 +1,13 @@
 """SQL for the rate-limit counters: one upsert per counted request, on the database's clock."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 # Windows are aligned on the database's clock, so every worker and replica agrees on them. A key
 # seen in the window just before keeps that window's count as `previous_hits`.
@@ -48,3 +51,9 @@ async def uncount(conn: AsyncConnection[Any], *, key: str) -> None:
 async def delete_stale(conn: AsyncConnection[Any], *, age: timedelta) -> int:
     cur = await conn.execute(_DELETE_STALE, {"age": age})
     return cur.rowcount
+
+
+async def delete_for_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The user's counters (keys `<limit>:user:<id>`), with their account. Counters keyed by address
+    are not theirs alone and expire with housekeeping."""
+    await session.execute(text("DELETE FROM rate_limit WHERE key LIKE '%:user:' || :u"), {"u": str(user_id)})

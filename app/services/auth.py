@@ -17,6 +17,7 @@ from app.models import User
 from app.repositories import auth_sessions as logins_repo
 from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import leases as leases_repo
+from app.repositories import rate_limits as rate_limits_repo
 from app.repositories import users as users_repo
 from app.services import lockout, tokens
 from app.services.tokens import TokenPair
@@ -136,7 +137,9 @@ async def change_password(
 
 
 async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, lease_ttl: timedelta) -> None:
-    """The user and everything of theirs: sessions, threads, transcript, LangGraph checkpoints.
+    """The user and everything of theirs: sessions, threads, transcript, LangGraph checkpoints,
+    memories and memory jobs (by cascade), rate-limit counters. The audit log keeps its copy of the
+    email by design: it records what admins did.
 
     Refused while one of their sessions is answering, so no run writes checkpoints afterwards.
     """
@@ -144,4 +147,5 @@ async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, lease_ttl
     if not await leases_repo.take_for_change(session, thread_ids, lease_ttl):
         raise ThreadBusyError()
     await checkpoints_repo.delete_for_threads(session, thread_ids)
+    await rate_limits_repo.delete_for_user(session, user_id)
     await users_repo.delete_by_id(session, user_id)
