@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.graph.state import CompiledStateGraph
 
-from app.agent.checkpointer import open_checkpointer
+from app.agent.checkpointer import CachedPostgresSaver, open_checkpointer
 from app.agent.graph import build_graph
 from app.agent.llm import build_model
 from app.agent.memory import MemoryStore, open_memory
@@ -59,6 +59,11 @@ class Runtime:
     jobs_wake: asyncio.Event = field(default_factory=asyncio.Event)
     draining: bool = False  # shutting down: no new turns
     memory_jobs: JobConsumer | None = None  # this process's consumer, when it runs one
+
+    def forget_threads(self, thread_ids: list[uuid.UUID]) -> None:
+        """Deleted or cleared threads: this process keeps nothing of them in memory."""
+        if isinstance(self.graph.checkpointer, CachedPostgresSaver):
+            self.graph.checkpointer.forget_threads(thread_ids)
 
     @property
     def lease_ttl(self) -> timedelta:

@@ -18,9 +18,16 @@ from fastapi import FastAPI
 os.environ["APP_ENV"] = "test"
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
-from app.config import Settings, load_settings
-from app.main import create_app
-from tests.fake_llm import FakeLLM
+from app.config import Settings
+
+# The developer's own environment must not reach the tests: no setting from the shell (a real
+# LLM_API_KEY, DATABASE_URL, MEMORY_*...) and, in make_settings, no `.env` file.
+for _name in [*Settings.model_fields, "openai_api_key", "langfuse_base_url"]:
+    if _name != "app_env":
+        os.environ.pop(_name.upper(), None)
+
+from app.main import create_app  # noqa: E402 (after the environment is cleaned)
+from tests.fake_llm import FakeLLM  # noqa: E402
 
 PASSWORD = "Str0ng!pass"
 
@@ -73,7 +80,7 @@ def make_settings(pg_url: str, fake_llm: FakeLLM, **overrides: Any) -> Settings:
         "login_ip_max_failures": 10_000,
     }
     values.update(overrides)
-    return load_settings(**values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Settings from the environment and `.env.<APP_ENV>` files; database URL spelling."""
 
+import os
 import re
 import secrets
 from pathlib import Path
@@ -287,3 +288,16 @@ def test_cors_origins_accept_hosts_ports_and_ipv6(monkeypatch):
         "CORS_ORIGINS", '["https://app.example.com", "http://localhost:3000", "http://[::1]:8080"]'
     )
     assert len(load_settings().cors_origins) == 3
+
+
+def test_the_test_settings_ignore_the_shell_and_env_files(monkeypatch, tmp_path, pg_url, fake_llm):
+    from tests.conftest import make_settings
+
+    # conftest removed every setting the shell had set before the tests started.
+    assert [n for n in Settings.model_fields if n != "app_env" and n.upper() in os.environ] == []
+    env_file = tmp_path / ".env"
+    env_file.write_text("MEMORY_RECALL_LIMIT=49\nLLM_MODEL=from-a-developer-file\n")
+    monkeypatch.setattr(app.config, "_env_files", lambda: (env_file,))
+    assert load_settings().memory_recall_limit == 49  # the service reads it...
+    settings = make_settings(pg_url, fake_llm)  # ...the tests do not
+    assert (settings.memory_recall_limit, settings.llm_model) == (5, "fake-model")

@@ -1,6 +1,7 @@
 """The LangGraph Postgres checkpointer over its own psycopg pool, with a small read cache."""
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +43,13 @@ class CachedPostgresSaver(AsyncPostgresSaver):
         super().__init__(conn)  # type: ignore[arg-type]
         self._cache: OrderedDict[_Key, CheckpointTuple] = OrderedDict()
         self._max_entries = max_entries
+
+    def forget_threads(self, thread_ids: list[uuid.UUID]) -> None:
+        """Drop the cached checkpoints of threads that were deleted or cleared: nothing of a deleted
+        conversation stays in this process's memory."""
+        gone = {str(t) for t in thread_ids}
+        for key in [k for k in self._cache if k[0] in gone]:
+            del self._cache[key]
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         key = _key(config)

@@ -172,11 +172,12 @@ async def set_role(session: AsyncSession, *, actor: User, user_id: uuid.UUID, ro
 
 async def delete_user(
     session: AsyncSession, *, actor: User, user_id: uuid.UUID, lease_ttl: timedelta
-) -> None:
-    """Everything of theirs, as when they delete their own account; 409 while a session answers."""
+) -> list[uuid.UUID]:
+    """Everything of theirs, as when they delete their own account; 409 while a session answers.
+    The ids of the threads deleted."""
     user = await _target(session, user_id, guard_last_admin=True)
     await _audit(session, actor, AuditAction.deleted, user)
-    await auth_service.delete_account(session, user_id=user.id, lease_ttl=lease_ttl)
+    return await auth_service.delete_account(session, user_id=user.id, lease_ttl=lease_ttl)
 
 
 async def list_audit(

@@ -136,7 +136,9 @@ async def change_password(
     return await tokens.open_login(pool, settings, user.id)
 
 
-async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, lease_ttl: timedelta) -> None:
+async def delete_account(
+    session: AsyncSession, *, user_id: uuid.UUID, lease_ttl: timedelta
+) -> list[uuid.UUID]:
     """The user and everything of theirs: sessions, threads, transcript, LangGraph checkpoints,
     memories and memory jobs (by cascade), rate-limit counters. The audit log keeps its copy of the
     email by design: it records what admins did.
@@ -149,3 +151,4 @@ async def delete_account(session: AsyncSession, *, user_id: uuid.UUID, lease_ttl
     await checkpoints_repo.delete_for_threads(session, thread_ids)
     await rate_limits_repo.delete_for_user(session, user_id)
     await users_repo.delete_by_id(session, user_id)
+    return thread_ids

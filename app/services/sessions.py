@@ -64,11 +64,13 @@ async def _lock_idle_thread(session: AsyncSession, thread: Thread, lease_ttl: ti
 
 async def delete_session(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, lease_ttl: timedelta
-) -> None:
+) -> uuid.UUID:
+    """The session with its thread, transcript and checkpoints; the thread's id."""
     _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
     await _lock_idle_thread(session, thread, lease_ttl)
     await checkpoints_repo.delete_for_threads(session, [thread.id])
     await sessions_repo.delete_by_id(session, session_id)  # thread and messages go by cascade
+    return thread.id
 
 
 async def list_messages(
@@ -81,9 +83,11 @@ async def list_messages(
 
 async def clear_messages(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, lease_ttl: timedelta
-) -> None:
+) -> uuid.UUID:
+    """The transcript and the agent's state of this session; the thread's id."""
     _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
     await _lock_idle_thread(session, thread, lease_ttl)
     await messages_repo.delete_for_thread(session, thread.id)
     await checkpoints_repo.delete_for_threads(session, [thread.id])
     await threads_repo.clear(session, thread.id)
+    return thread.id

@@ -56,3 +56,22 @@ async def test_conversation_continues_with_the_cache_off(pg_url, fake_llm):
         assert not app.state.runtime.graph.checkpointer._cache
         sent = [m["content"] for m in fake_llm.chat_requests[-1]["messages"] if m["role"] != "system"]
         assert sent == ["one", "Echo: one", "two"]
+
+
+async def test_deleting_a_session_or_an_account_empties_the_cache_of_its_threads(app, client, user):
+    saver = app.state.runtime.graph.checkpointer
+
+    def cached(thread_id: str) -> list:
+        return [key for key in saver._cache if key[0] == thread_id]
+
+    first, second = await new_session(client, user), await new_session(client, user)
+    threads = {}
+    for sid in (first, second):
+        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "hi"}, headers=auth(user))
+        assert r.status_code == 200
+        threads[sid] = (await _pointer(app, sid))[0]
+        assert cached(threads[sid])
+    assert (await client.delete(f"/api/v1/sessions/{first}", headers=auth(user))).status_code == 204
+    assert cached(threads[first]) == [] and cached(threads[second])
+    assert (await client.delete("/api/v1/auth/me", headers=auth(user))).status_code == 204
+    assert cached(threads[second]) == []

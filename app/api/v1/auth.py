@@ -127,5 +127,5 @@ async def me(user: CurrentUser) -> UserRead:
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
 async def delete_me(user: CurrentUser, session: SessionDep, rt: RuntimeDep) -> Response:
     """Delete the account and all of its data (sessions, transcripts, agent state)."""
-    await auth_service.delete_account(session, user_id=user.id, lease_ttl=rt.lease_ttl)
+    rt.forget_threads(await auth_service.delete_account(session, user_id=user.id, lease_ttl=rt.lease_ttl))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -50,9 +50,10 @@ async def rename_session(
 async def delete_session(
     session_id: uuid.UUID, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ) -> Response:
-    await sessions_service.delete_session(
+    thread_id = await sessions_service.delete_session(
         session, user_id=user.id, session_id=session_id, lease_ttl=rt.lease_ttl
     )
+    rt.forget_threads([thread_id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -70,7 +71,8 @@ async def list_messages(
 async def clear_messages(
     session_id: uuid.UUID, user: CurrentUser, session: SessionDep, rt: RuntimeDep
 ) -> Response:
-    await sessions_service.clear_messages(
+    thread_id = await sessions_service.clear_messages(
         session, user_id=user.id, session_id=session_id, lease_ttl=rt.lease_ttl
     )
+    rt.forget_threads([thread_id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
