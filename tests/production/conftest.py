@@ -1,5 +1,6 @@
 """Fixtures for the production path: a separate PostgreSQL server reached only through DATABASE_URL."""
 
+import contextlib
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ def external_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalPo
     server.init()
     server.start()
     yield server
-    server.stop("immediate")
+    # A test that failed half-way may have left it stopped; the directory goes with pytest's tmp.
+    with contextlib.suppress(Exception):
+        server.stop("immediate")
 
 
 @dataclass(frozen=True)

@@ -94,17 +94,21 @@ async def test_kill_9_mid_turn_loses_nothing_and_frees_sessions_within_15_s(mana
                     assert reply["content"] == f"Echo: {asked['content']}"
                 stored = [asked["content"] for asked, _ in pairs]
                 mine = [text for s, text, _ in answered if s == sid]
-                assert stored[: len(mine)] == mine  # every answered turn, in order
+                # Every answered turn, in order. A turn stored just before the kill whose reply never
+                # reached the client may follow them: stored whole, or not at all.
+                assert stored[: len(mine)] == mine
+                assert len(stored) - 1 - len(mine) in (0, 1)
                 assert stored[-1] == f"after the crash {tag}"
-                # The agent's context after the crash holds every turn answered before it.
+                # The agent's context after the crash holds every turn stored before it.
                 request = next(
                     q
                     for q in fake_llm.chat_requests
                     if q["messages"][-1]["content"] == f"after the crash {tag}"
                 )
                 prior = [m["content"] for m in request["messages"] if m["role"] == "user"][:-1]
-                assert len(prior) == min(len(mine), HISTORY_TURNS)
-                assert prior == mine[len(mine) - len(prior) :]
+                before = stored[:-1]
+                assert len(prior) == min(len(before), HISTORY_TURNS)
+                assert prior == before[len(before) - len(prior) :]
 
             # Every answered turn's memory job survived the kill (jobs claimed by the dead process
             # too, once their claim lapses) and became a memory.
