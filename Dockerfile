@@ -4,6 +4,7 @@
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
+# The runtime dependencies only: the development tools are in requirements-dev.lock.
 COPY requirements.lock /tmp/requirements.lock
 RUN /opt/venv/bin/pip install -r /tmp/requirements.lock
 

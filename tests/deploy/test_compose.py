@@ -1,6 +1,8 @@
 """The deployment files agree with each other, with the repository and with the app's Settings."""
 
 import re
+import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +50,16 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
+# A release: at least major.minor (`17.5`, `v3.5.0`, `0.8.0-pg17`), or MinIO's dated release names.
+# `17`, `pg17`, `3` and `latest` move to new releases under the same name.
+RELEASE_TAG = re.compile(r"v?\d+\.\d+([.-][\w.-]*)?|RELEASE\.\d{4}-\d{2}-\d{2}T[\w-]+")
+
+
 def pinned(image: str) -> bool:
+    if re.search(r"@sha256:[0-9a-f]{64}$", image):
+        return True
     name, _, tag = image.rpartition(":")
-    return "@sha256:" in image or (bool(name) and "/" not in tag and tag not in ("", "latest"))
+    return bool(name) and "/" not in tag and RELEASE_TAG.fullmatch(tag) is not None
 
 
 def literal_secrets(doc: dict[str, Any]) -> list[str]:
@@ -93,6 +102,26 @@ def test_every_service_has_a_pinned_image_or_a_build():
         if name in services(MAIN) and name in services(LANGFUSE):
             continue  # an override of the main file's service, merged into it
         assert "build" in service or pinned(service.get("image", "")), name
+
+
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("postgres:17.5", True),
+        ("pgvector/pgvector:0.8.0-pg17", True),
+        ("gcr.io/cadvisor/cadvisor:v0.49.1", True),
+        ("minio/minio:RELEASE.2025-04-22T22-12-26Z", True),
+        ("redis@sha256:" + "0" * 64, True),
+        ("postgres:17", False),
+        ("pgvector/pgvector:pg17", False),
+        ("langfuse/langfuse:3", False),
+        ("redis:latest", False),
+        ("redis", False),
+        ("localhost:5000/agent", False),
+    ],
+)
+def test_the_pin_check_refuses_floating_tags(image, ok):
+    assert pinned(image) is ok
 
 
 def test_db_and_app_have_health_checks_and_the_app_waits_for_them():
@@ -219,17 +248,118 @@ def test_the_build_context_leaves_out_secrets_and_local_state():
     assert {".env", ".env.*", ".git", ".venv", ".data"} <= ignored
 
 
+# Settings whose default is None and which the app treats as off when empty: an unset variable that
+# reaches them as "" changes nothing.
 EMPTY_MEANS_OFF = {"LLM_API_KEY", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"}
+# `${X}`, `${X-}` and `${X:-}`: an unset variable becomes an empty string.
+MAY_BE_EMPTY = re.compile(r"(?<!\$)\$\{[A-Za-z_]\w*(:?-)?\}")
+
+
+def blanked_settings(doc: dict[str, Any]) -> list[str]:
+    """Settings of the app's services that an unset variable turns into "", overriding their default."""
+    found = []
+    for name in ("app", "migrate"):
+        for key, value in environment(services(doc).get(name, {})).items():
+            if key in settings_variables() and key not in EMPTY_MEANS_OFF and MAY_BE_EMPTY.search(value):
+                found.append(f"{name}.{key}: {value}")
+    return found
 
 
 def test_an_unset_variable_never_becomes_an_empty_setting():
-    # `${VAR:-}` hands the app an empty string, which overrides the setting's default (LANGFUSE_HOST).
-    for name, value in environment(services(MAIN)["app"]).items():
-        if name not in EMPTY_MEANS_OFF:
-            assert not value.endswith(":-}"), f"{name}: {value}"
+    # "" is a value: LANGFUSE_HOST="" would replace https://cloud.langfuse.com with nothing.
+    assert blanked_settings(MAIN) == []
+    assert blanked_settings(LANGFUSE) == []
+    fields = {name.upper(): field for name, field in Settings.model_fields.items()}
+    assert all(fields[name].default is None for name in EMPTY_MEANS_OFF)
+
+
+@pytest.mark.parametrize(
+    ("value", "blank"),
+    [
+        ("${LANGFUSE_HOST:-}", True),
+        ("${LANGFUSE_HOST-}", True),
+        ("${LANGFUSE_HOST}", True),
+        ("${LANGFUSE_HOST:-https://cloud.langfuse.com}", False),
+        ("${LANGFUSE_HOST:?set LANGFUSE_HOST}", False),
+        ("http://langfuse-web:3000", False),
+    ],
+)
+def test_the_blank_check_notices_an_empty_default(value, blank):
+    doc = {"services": {"app": {"environment": {"LANGFUSE_HOST": value, "LLM_API_KEY": "${LLM_API_KEY:-}"}}}}
+    assert bool(blanked_settings(doc)) is blank
 
 
 def test_langfuse_images_are_pinned_to_a_release():
     for name in ("langfuse-web", "langfuse-worker"):
         image = services(LANGFUSE)[name]["image"]
         assert re.fullmatch(r"langfuse/langfuse(-worker)?:\d+\.\d+\.\d+", image), image
+
+
+# --- the image holds the runtime dependencies only
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def project_name(requirement: str) -> str:
+    return canonical(re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0])
+
+
+def requirement_names(path: Path) -> set[str]:
+    """The packages a requirements file names, its `-r` includes followed."""
+    names: set[str] = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            names |= requirement_names(path.parent / line[3:].strip())
+        elif line:
+            names.add(project_name(line))
+    return names
+
+
+def pip_installs(dockerfile: str) -> tuple[set[str], list[str]]:
+    """What the image's `pip install` lines install: the packages of the requirements files they read
+    (traced back to the files COPY put there), and their other arguments."""
+    lines = dockerfile.replace("\\\n", " ").splitlines()
+    copied: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("COPY ") and "--from" not in line:
+            *sources, target = line.split()[1:]
+            if len(sources) == 1:
+                copied[target] = sources[0]
+    packages: set[str] = set()
+    others: list[str] = []
+    for line in lines:
+        if not (line.startswith("RUN ") and "pip install" in line):
+            continue
+        args = shlex.split(line[4:])
+        words = iter(args[args.index("install") + 1 :])
+        for word in words:
+            if word in ("-r", "--requirement"):
+                packages |= requirement_names(ROOT / copied[next(words)])
+            elif not word.startswith("-"):
+                others.append(word)
+    return packages, others
+
+
+def test_the_image_installs_no_development_tool():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dev = {project_name(r) for r in project["optional-dependencies"]["dev"]}
+    runtime = {project_name(r) for r in project["dependencies"]}
+    installed, others = pip_installs(DOCKERFILE)
+    assert runtime <= installed, "the image misses runtime dependencies"
+    assert {"pytest", "ruff", "mypy"} <= dev
+    assert installed & dev == set()
+    assert not any("[" in arg for arg in others), others  # no `.[dev]` either
+    # The development install (`make install`) still gets them, from the development lock.
+    assert dev <= requirement_names(ROOT / "requirements-dev.lock")
+    assert "requirements-dev.lock" in (ROOT / "Makefile").read_text()
+
+
+def test_the_install_check_follows_the_copied_requirements_file():
+    dockerfile = "COPY requirements-dev.lock /tmp/r.txt\nRUN pip install \\\n    -r /tmp/r.txt\n"
+    installed, _ = pip_installs(dockerfile)
+    assert {"pytest", "ruff", "mypy", "fastapi"} <= installed
