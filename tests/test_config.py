@@ -3,6 +3,8 @@
 import os
 import re
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -301,3 +303,30 @@ def test_the_test_settings_ignore_the_shell_and_env_files(monkeypatch, tmp_path,
     assert load_settings().memory_recall_limit == 49  # the service reads it...
     settings = make_settings(pg_url, fake_llm)  # ...the tests do not
     assert (settings.memory_recall_limit, settings.llm_model) == (5, "fake-model")
+
+
+def test_the_test_settings_ignore_settings_the_shell_had_set():
+    # A developer's shell with a real key and settings of their own: what conftest sees when pytest starts.
+    shell = {
+        **os.environ,
+        "MEMORY_RECALL_LIMIT": "49",
+        "LLM_API_KEY": "sk-from-the-shell",
+        "OPENAI_API_KEY": "sk-also-from-the-shell",
+        "RATE_LIMIT_ENABLED": "true",
+        "DATABASE_URL": "postgresql://u:p@the-shells-db/x",
+    }
+    code = (
+        "import types, tests.conftest as c\n"
+        "s = c.make_settings('postgresql://u:p@tests/t', types.SimpleNamespace(base_url='http://127.0.0.1:9/v1'))\n"
+        "print(s.memory_recall_limit, s.llm_api_key, s.rate_limit_enabled, s.database_url)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["5", "None", "False", "postgresql://u:p@tests/t"]
