@@ -247,3 +247,20 @@ async def test_logout_with_a_revoked_token_is_refused(client, account):
     assert_error(await client.post("/api/v1/auth/logout", headers=headers), 401, "unauthorized")
     r = await client.post("/api/v1/auth/logout", params={"everywhere": "true"}, headers=headers)
     assert_error(r, 401, "unauthorized")
+
+
+async def test_a_token_revoked_by_a_password_change_cannot_log_out_the_new_login(client, account):
+    r = await client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(account["access_token"]),
+    )
+    assert r.status_code == 200, r.text
+    fresh = r.json()
+    stale = bearer(account["access_token"])
+    r = await client.post("/api/v1/auth/logout", params={"everywhere": "true"}, headers=stale)
+    assert_error(r, 401, "unauthorized")
+    assert_error(await client.post("/api/v1/auth/logout", headers=stale), 401, "unauthorized")
+    # The login the password change made is untouched.
+    assert (await me(client, fresh["access_token"])).status_code == 200
+    assert (await refresh(client, fresh["refresh_token"])).status_code == 200
