@@ -115,7 +115,11 @@ async def set_role(
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep, rt: RuntimeDep) -> Response:
-    """Delete the user with every session, transcript, checkpoint and memory (409 while one answers)."""
+    """Delete the user and everything of theirs, as `DELETE /auth/me` does (409 while one of their
+    sessions is answering).
+
+    The audit log keeps this deletion, with the user's email, by design: it records what admins did.
+    """
     rt.forget_threads(
         await admin_service.delete_user(session, actor=admin, user_id=user_id, lease_ttl=rt.lease_ttl)
     )

@@ -126,6 +126,10 @@ async def me(user: CurrentUser) -> UserRead:
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
 async def delete_me(user: CurrentUser, session: SessionDep, rt: RuntimeDep) -> Response:
-    """Delete the account and all of its data (sessions, transcripts, agent state)."""
+    """Delete the account with every session, transcript, checkpoint, memory, memory job and
+    rate-limit counter (409 while a session is answering).
+
+    The admin audit log keeps its copy of the email by design: it records what admins did.
+    """
     rt.forget_threads(await auth_service.delete_account(session, user_id=user.id, lease_ttl=rt.lease_ttl))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
