@@ -4,7 +4,15 @@ from langchain_core.messages import messages_to_dict
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from sqlalchemy import text
 
-from tests.conftest import asgi_client, auth, make_settings, new_session, register, running_app
+from tests.conftest import (
+    asgi_client,
+    auth,
+    make_settings,
+    new_session,
+    register,
+    register_admin,
+    running_app,
+)
 
 
 async def _pointer(app, sid: str) -> tuple[str, str]:
@@ -64,14 +72,35 @@ async def test_deleting_a_session_or_an_account_empties_the_cache_of_its_threads
     def cached(thread_id: str) -> list:
         return [key for key in saver._cache if key[0] == thread_id]
 
+    async def chat(sid: str) -> None:
+        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "hi"}, headers=auth(user))
+        assert r.status_code == 200
+
     first, second = await new_session(client, user), await new_session(client, user)
     threads = {}
     for sid in (first, second):
-        r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "hi"}, headers=auth(user))
-        assert r.status_code == 200
+        await chat(sid)
         threads[sid] = (await _pointer(app, sid))[0]
         assert cached(threads[sid])
     assert (await client.delete(f"/api/v1/sessions/{first}", headers=auth(user))).status_code == 204
     assert cached(threads[first]) == [] and cached(threads[second])
+    # Clearing a session's messages forgets its agent state here too; the session goes on.
+    assert (await client.delete(f"/api/v1/sessions/{second}/messages", headers=auth(user))).status_code == 204
+    assert cached(threads[second]) == []
+    await chat(second)
+    assert cached(threads[second])
     assert (await client.delete("/api/v1/auth/me", headers=auth(user))).status_code == 204
     assert cached(threads[second]) == []
+
+
+async def test_an_admin_deleting_a_user_empties_the_cache_of_their_threads(app, client, user):
+    saver = app.state.runtime.graph.checkpointer
+    sid = await new_session(client, user)
+    r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "hi"}, headers=auth(user))
+    assert r.status_code == 200
+    thread_id = (await _pointer(app, sid))[0]
+    assert [key for key in saver._cache if key[0] == thread_id]
+    admin = await register_admin(app, client)
+    user_id = (await client.get("/api/v1/auth/me", headers=auth(user))).json()["id"]
+    assert (await client.delete(f"/api/v1/admin/users/{user_id}", headers=auth(admin))).status_code == 204
+    assert [key for key in saver._cache if key[0] == thread_id] == []
