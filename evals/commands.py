@@ -16,7 +16,7 @@ from evals import agent_runner, datasets, report, thresholds, traces
 from evals.errors import EvalInputError, explain
 from evals.judge import Judge, JudgeError, check_cache_dir
 from evals.langfuse_api import LangfuseAPI
-from evals.metrics import ALL, JudgeMetric, Metric
+from evals.metrics import ALL, DeterministicMetric, JudgeMetric, Metric
 from evals.output import finish
 from evals.progress import progress
 from evals.records import TurnRecord
@@ -162,6 +162,11 @@ async def _scored(
 ) -> dict[str, Any]:
     with progress("judge", len(judge_jobs(records, p.metrics, skip)), live=p.progress) as bar:
         scores = await score_all(records, p.metrics, p.limits, judge=judge, on_judged=bar.advance, skip=skip)
+    unscorable = {n for names in (skip or {}).values() for n in names}
+    if mode == "traces":
+        unscorable |= {
+            m.name for m in p.metrics if isinstance(m, DeterministicMetric) and m.needs_expectations
+        }
     built = report.build(
         mode=mode,
         source=source,
@@ -170,6 +175,7 @@ async def _scored(
         metrics=p.metrics,
         thresholds=p.limits,
         baseline=p.baseline,
+        unscorable=unscorable,
         extra={
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - p.started, 2),

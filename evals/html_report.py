@@ -102,6 +102,13 @@ def _header(report: dict[str, Any]) -> str:
     )
 
 
+def _gate_status(m: dict[str, Any]) -> str:
+    # A gated metric with no samples fails (its failure says why); an ungated one was just not measured.
+    if m["gate_failures"] or m["n"]:
+        return _status(not m["gate_failures"])
+    return '<span class="muted">not measured</span>'
+
+
 def _metrics(report: dict[str, Any]) -> str:
     rows = []
     for name, m in report["metrics"].items():
@@ -117,7 +124,7 @@ def _metrics(report: dict[str, Any]) -> str:
                 _fmt(m["median"]),
                 _pct(m["pass_rate"]),
                 escape(gate),
-                _status(not m["gate_failures"]) if m["n"] else '<span class="muted">not measured</span>',
+                _gate_status(m),
             ]
         )
     groups = report["groups"]

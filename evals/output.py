@@ -29,7 +29,7 @@ def summary_lines(built: dict[str, Any]) -> list[str]:
     lines.append(f"{'metric':<18}{'better':>8}{'n':>6}{'mean':>10}{'pass':>8}  gate")
     for name, m in built["metrics"].items():
         rate = "-" if m["pass_rate"] is None else f"{m['pass_rate']:.0%}"
-        gate = "-" if not m["gate"] or not m["n"] else ("FAIL" if m["gate_failures"] else "ok")
+        gate = "FAIL" if m["gate_failures"] else ("ok" if m["gate"] and m["n"] else "-")
         better = "higher" if m["higher_is_better"] else "lower"
         lines.append(f"{name:<18}{better:>8}{m['n']:>6}{_mean(m):>10}{rate:>8}  {gate}")
     for label, group in built["groups"].items():

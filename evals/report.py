@@ -3,7 +3,7 @@
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,9 +41,21 @@ def _nice_ceiling(value: float) -> float:
     return float(next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= value))
 
 
-def gate_failures(name: str, summary: dict[str, Any], gate: MetricGate | None) -> list[str]:
-    if gate is None or summary["n"] == 0:
+def gate_failures(
+    name: str, summary: dict[str, Any], gate: MetricGate | None, *, expected: bool = True
+) -> list[str]:
+    """What the metric's gate finds wrong. A gate over no samples fails too: passing it would say a
+    threshold held that nothing measured. `expected` False: this run cannot score the metric by design."""
+    if gate is None or not (limits := gate.limits()):
         return []
+    if summary["n"] == 0:
+        if not expected:
+            return []
+        shown = ", ".join(f"{k} {v}" for k, v in limits.items())
+        return [
+            f"{name}: no samples: no turn of this run was scored on it, and its gate ({shown}) does not "
+            "pass on nothing; run cases that exercise it, or leave it out of --metrics"
+        ]
     mean, rate = summary["mean"], summary["pass_rate"]
     failures = []
     if gate.min_mean is not None and (mean is None or mean < gate.min_mean):
@@ -55,7 +67,9 @@ def gate_failures(name: str, summary: dict[str, Any], gate: MetricGate | None) -
     return failures
 
 
-def summarize(metric: Metric, scores: list[Score], gate: MetricGate | None) -> dict[str, Any]:
+def summarize(
+    metric: Metric, scores: list[Score], gate: MetricGate | None, *, expected: bool = True
+) -> dict[str, Any]:
     values = [s.value for s in scores if s.value is not None]
     summary: dict[str, Any] = {
         **metric.info(),
@@ -69,7 +83,7 @@ def summarize(metric: Metric, scores: list[Score], gate: MetricGate | None) -> d
         "histogram": histogram(values, metric.unit),
         "gate": gate.model_dump(exclude_none=True) if gate else {},
     }
-    summary["gate_failures"] = gate_failures(metric.name, summary, gate)
+    summary["gate_failures"] = gate_failures(metric.name, summary, gate, expected=expected)
     return summary
 
 
@@ -252,12 +266,17 @@ def build(
     thresholds: Thresholds,
     baseline: dict[str, Any] | None,
     extra: dict[str, Any],
+    unscorable: Collection[str] = (),
 ) -> dict[str, Any]:
+    """`unscorable`: metrics this run cannot score by design (trace mode has no dataset expectations;
+    `--unscored` leaves the scores a trace has alone), whose gates need no samples. With no turn at
+    all, the caller says why (trace mode: no traces matched)."""
     per_metric = {
         m.name: summarize(
             m,
             [scores[r.key][m.name] for r in records if m.name in scores[r.key]],
             thresholds.metrics.get(m.name),
+            expected=bool(records) and m.name not in unscorable,
         )
         for m in metrics
     }

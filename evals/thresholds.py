@@ -23,6 +23,11 @@ class MetricGate(_Strict):
     min_pass_rate: float | None = Field(default=None, ge=0, le=1)
     pass_score: float | None = Field(default=None, ge=0, le=1)  # judge metrics: a turn's pass mark
 
+    def limits(self) -> dict[str, float]:
+        """What the gate holds the metric's summary to (pass_score only marks single turns)."""
+        found = {"min_mean": self.min_mean, "max_mean": self.max_mean, "min_pass_rate": self.min_pass_rate}
+        return {k: v for k, v in found.items() if v is not None}
+
 
 class BaselineGate(_Strict):
     max_worse_cases: int | None = Field(default=0, ge=0)

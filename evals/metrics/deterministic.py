@@ -15,6 +15,8 @@ from evals.records import TurnRecord
 class DeterministicMetric(Metric):
     applies: Callable[[TurnRecord], bool]
     check: Callable[[TurnRecord, Budgets], Score]
+    # Scores what a dataset turn expects: traces carry no expectations, so trace mode never scores it.
+    needs_expectations: bool = False
 
     def measure(self, record: TurnRecord, budgets: Budgets) -> Score:
         # A failed turn has an empty reply and no tools, which would pass "must not contain" or
@@ -132,6 +134,7 @@ METRICS: list[DeterministicMetric] = [
         "The expected tools were called with the expected arguments.",
         applies=lambda r: r.expect is not None and r.expect.tools is not None,
         check=_tool_call,
+        needs_expectations=True,
     ),
     DeterministicMetric(
         "must_contain",
@@ -141,6 +144,7 @@ METRICS: list[DeterministicMetric] = [
         "Share of the required texts and patterns found in the reply.",
         applies=lambda r: bool(r.expect and (r.expect.must_contain or r.expect.must_match)),
         check=_contains,
+        needs_expectations=True,
     ),
     DeterministicMetric(
         "must_not_contain",
@@ -150,6 +154,7 @@ METRICS: list[DeterministicMetric] = [
         "Share of the forbidden texts and patterns absent from the reply.",
         applies=lambda r: bool(r.expect and (r.expect.must_not_contain or r.expect.must_not_match)),
         check=_not_contains,
+        needs_expectations=True,
     ),
     DeterministicMetric(
         "memory_recalled",
@@ -159,6 +164,7 @@ METRICS: list[DeterministicMetric] = [
         "Share of the expected memories recalled into the model's context.",
         applies=lambda r: bool(r.expect and r.expect.memory_recalled),
         check=_memory,
+        needs_expectations=True,
     ),
     DeterministicMetric(
         "latency_ms",

@@ -3,7 +3,7 @@
 import pytest
 
 from app.services.turn_events import ToolCallSummary as ToolCall
-from evals import report, thresholds
+from evals import output, report, thresholds
 from evals.datasets import Expect, ExpectedTool
 from evals.judge import SYSTEM
 from evals.metrics import ALL, DETERMINISTIC, JUDGED, Budgets, Score
@@ -188,3 +188,60 @@ def test_a_case_is_worse_when_any_check_broke_even_if_another_was_fixed():
 @pytest.mark.parametrize(("value", "ceiling"), [(0.0, 1.0), (7.0, 10.0), (180.0, 200.0), (2100.0, 2500.0)])
 def test_histogram_ranges_are_round(value, ceiling):
     assert report.histogram([value], "ms")["edges"][-1] == ceiling
+
+
+async def _gated_report(records, gates, *, unscorable=()):
+    metrics = [ALL["completed"], ALL["tool_call"], ALL["must_contain"], ALL["hallucination"]]
+    limits = thresholds.Thresholds(metrics=gates)
+    return report.build(
+        mode="dataset",
+        source={},
+        records=records,
+        scores=await score_all(records, metrics[:3], limits, judge=None),
+        metrics=metrics,
+        thresholds=limits,
+        baseline=None,
+        extra={},
+        unscorable=unscorable,
+    )
+
+
+GATES = {
+    "completed": thresholds.MetricGate(min_pass_rate=1.0),
+    "tool_call": thresholds.MetricGate(min_pass_rate=0.9),
+    "hallucination": thresholds.MetricGate(pass_score=0.3),  # a turn's pass mark, no gate on the summary
+}
+
+
+async def test_a_gated_metric_with_no_samples_fails_the_gate():
+    # Every turn answered, but none expects tools: tool_call measured nothing, and its gate must not pass.
+    records = [record(case_id=f"c{i}", expect=Expect(must_contain=["a"])) for i in range(3)]
+    built = await _gated_report(records, GATES)
+    assert built["metrics"]["tool_call"]["n"] == 0
+    assert built["metrics"]["completed"]["pass_rate"] == 1.0
+    assert built["gate"]["passed"] is False
+    assert built["gate"]["failures"] == [
+        "tool_call: no samples: no turn of this run was scored on it, and its gate (min_pass_rate 0.9) "
+        "does not pass on nothing; run cases that exercise it, or leave it out of --metrics"
+    ]
+    lines = output.summary_lines(built)
+    assert [line.split()[-1] for line in lines if line.startswith(("tool_call ", "completed "))] == [
+        "ok",
+        "FAIL",
+    ]
+    assert "gate: FAILED" in lines
+    # Without a gate, or with only a pass mark, measuring nothing fails nothing.
+    assert built["metrics"]["must_contain"]["n"] == 3
+    assert (
+        built["metrics"]["hallucination"]["n"] == 0
+        and built["metrics"]["hallucination"]["gate_failures"] == []
+    )
+
+
+async def test_a_metric_the_run_cannot_score_by_design_needs_no_samples():
+    # Trace mode has no dataset expectations; `--unscored` leaves the scores a trace has alone.
+    records = [record(case_id="t1")]
+    built = await _gated_report(records, GATES, unscorable={"tool_call"})
+    assert built["gate"] == {"passed": True, "failures": []}
+    # No turn at all is the caller's to report (trace mode: "no traces matched the filters").
+    assert (await _gated_report([], GATES))["gate"] == {"passed": True, "failures": []}

@@ -128,12 +128,17 @@ def test_the_html_report_is_self_contained_and_shows_the_worst_cases(eval_env, f
     assert "Refused a plain sum <b>" in text  # the judge's reason, escaped rather than markup
 
 
-def test_only_the_chosen_cases_and_metrics_run(eval_env, fake_llm):
+def test_only_the_chosen_cases_and_metrics_run(eval_env, fake_llm, capsys):
     code, report = run(eval_env / "r", "--cases", "calc,leak", "--metrics", "deterministic")
-    assert code == 0
     assert [c["id"] for c in report["cases"]] == ["calc", "leak"]
+    assert all(c["passed"] for c in report["cases"])
     assert not judge_requests(fake_llm) and report["judge"] is None
     assert set(report["metrics"]) == {m.name for m in DETERMINISTIC}
+    # Neither case expects a memory: the memory_recalled gate had nothing to pass on, so the run fails.
+    assert report["metrics"]["memory_recalled"]["n"] == 0
+    assert code == 1
+    assert [f.split(":")[0] for f in report["gate"]["failures"]] == ["memory_recalled"]
+    assert "memory_recalled: no samples" in capsys.readouterr().out
 
 
 def test_every_case_gets_its_own_user_whatever_its_id(eval_env, fake_llm):
@@ -158,7 +163,7 @@ def test_every_case_gets_its_own_user_whatever_its_id(eval_env, fake_llm):
         "run",
         str(data),
         "--metrics",
-        "deterministic",
+        "completed,tool_call",  # what these turns exercise: a gate over no samples would fail the run
         "--thresholds",
         str(THRESHOLDS),
         "--out",
