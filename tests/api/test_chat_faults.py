@@ -6,7 +6,10 @@ Never a 500, a hang or a broken history.
 import asyncio
 import time
 
-from tests.conftest import asgi_client, auth, make_settings, new_session, register, running_app
+import httpx
+from sqlalchemy import text
+
+from tests.conftest import asgi_client, auth, make_settings, new_session, register, running_app, serve
 from tests.fake_llm import Fault
 
 
@@ -136,3 +139,96 @@ async def test_delete_while_answering_is_refused(client, user, fake_llm):
     assert r.status_code == 409
     assert (await first).status_code == 200
     assert (await client.delete(f"/api/v1/sessions/{sid}", headers=auth(user))).status_code == 204
+
+
+# --- what a failed or cancelled turn leaves in LangGraph's tables: nothing
+
+_CHECKPOINT_ROWS = {
+    "checkpoints": "checkpoint_ns, checkpoint_id",
+    "checkpoint_blobs": "checkpoint_ns, channel, version",
+    "checkpoint_writes": "checkpoint_ns, checkpoint_id, task_id, idx",
+}
+
+
+async def _checkpoint_rows(app, sid: str) -> dict[str, set[tuple]]:
+    """The thread's rows in each checkpoint table, by key."""
+    async with app.state.runtime.db.engine.connect() as conn:
+        thread_id = (
+            await conn.execute(text("SELECT id FROM thread WHERE session_id = :s"), {"s": sid})
+        ).scalar_one()
+        return {
+            table: {
+                tuple(row)
+                for row in await conn.execute(
+                    text(f"SELECT {key} FROM {table} WHERE thread_id = :t"),
+                    {"t": str(thread_id)},
+                )
+            }
+            for table, key in _CHECKPOINT_ROWS.items()
+        }
+
+
+async def _released(app, sid: str) -> None:
+    """Wait until the cancelled run gave its lease back (and dropped what it wrote, in that transaction)."""
+    for _ in range(100):
+        async with app.state.runtime.db.engine.connect() as conn:
+            run_id = (
+                await conn.execute(text("SELECT run_id FROM thread WHERE session_id = :s"), {"s": sid})
+            ).scalar_one()
+        if run_id is None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the cancelled turn still holds its lease")
+
+
+async def _cancelled_stream(app, user, sid: str, message: str, *, leave_after: str) -> None:
+    """A streamed turn whose client hangs up after the first event named `leave_after`."""
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as http,
+        http.stream(
+            "POST", f"/api/v1/sessions/{sid}/chat/stream", json={"message": message}, headers=auth(user)
+        ) as r,
+    ):
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line == f"event: {leave_after}":
+                break
+
+
+async def test_failed_and_cancelled_turns_leave_exactly_the_last_completed_turns_checkpoints(
+    app, client, user, fake_llm
+):
+    sid = await new_session(client, user)
+    assert (await _chat(client, user, sid, "[calc:1+1]")).status_code == 200
+    assert (await _chat(client, user, sid, "a")).status_code == 200
+    completed = await _checkpoint_rows(app, sid)
+    assert completed["checkpoints"] and completed["checkpoint_blobs"]
+
+    fake_llm.script(*[Fault(status=500)] * 3)  # the model fails on every retry
+    assert (await _chat(client, user, sid, "lost")).status_code == 503
+    assert await _checkpoint_rows(app, sid) == completed
+
+    fake_llm.script(Fault(), *[Fault(status=500)] * 3)  # a tool call, then the follow-up fails
+    assert (await _chat(client, user, sid, "[calc:2*2]")).status_code == 503
+    assert await _checkpoint_rows(app, sid) == completed
+
+    fake_llm.token_delay = 0.2
+    await _cancelled_stream(app, user, sid, " ".join(f"w{i}" for i in range(30)), leave_after="token")
+    await _released(app, sid)
+    assert await _checkpoint_rows(app, sid) == completed
+
+    # Hung up while the model answers the tool's result, after a step that gave channels new versions.
+    await _cancelled_stream(
+        app, user, sid, "[calc:3*3] " + " ".join(f"w{i}" for i in range(30)), leave_after="tool"
+    )
+    await _released(app, sid)
+    assert await _checkpoint_rows(app, sid) == completed
+
+    # The next completed turn replaces them (a thread keeps its latest checkpoint only).
+    fake_llm.token_delay = 0
+    assert (await _chat(client, user, sid, "b")).status_code == 200
+    after = await _checkpoint_rows(app, sid)
+    assert len(after["checkpoints"]) == 1 and after["checkpoints"] != completed["checkpoints"]
+    transcript = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()
+    assert [m["content"] for m in transcript["items"] if m["role"] == "user"] == ["[calc:1+1]", "a", "b"]
