@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     llm_total_timeout: float = Field(default=90.0, gt=0)
     # llama.cpp repeats the function name in every streamed tool-call chunk: it needs this on.
     llm_disable_streaming_with_tools: bool = False
+    # The model writes tool calls as JSON text (the bundled local model): turn them into tool calls.
+    llm_tool_calls_in_text: bool = False
+
+    # --- the bundled local model, which scripts/run.py starts when no LLM is configured
+    local_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = "qwen2.5-coder-1.5b"
+    local_model_context: int = Field(default=16384, ge=4096, le=32768)  # tokens; mem0's prompt needs 9k
+    local_model_threads: int | None = Field(default=None, ge=1, le=256)  # None: llama.cpp's choice
 
     # --- agent
     max_message_chars: int = Field(default=8000, ge=1)

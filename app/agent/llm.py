@@ -10,6 +10,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 
+from app.agent.local_model import TextToolCallsChatOpenAI
 from app.agent.openai_client import DirectCompletions, build_client
 from app.config import Settings
 
@@ -18,7 +19,9 @@ def _chat_model(settings: Settings, model: str, client: openai.AsyncOpenAI) -> C
     kwargs: dict[str, Any] = {}
     if settings.llm_disable_streaming_with_tools:
         kwargs["disable_streaming"] = "tool_calling"
-    return ChatOpenAI(
+    # Only for a model that writes tool calls as text (the bundled one); real providers get ChatOpenAI.
+    chat_model = TextToolCallsChatOpenAI if settings.llm_tool_calls_in_text else ChatOpenAI
+    return chat_model(
         model=model,
         api_key=client.api_key,
         base_url=settings.llm_base_url,
