@@ -4,6 +4,9 @@ Qwen2.5-Coder, the bundled local model, answers a tool request with `{"name": ..
 bare or in a ```json fence, and llama.cpp's server passes that on as the reply's text. Here such a
 reply becomes a tool call, but only when the whole reply is calls to offered tools with arguments
 their schema accepts; anything else stays the answer. Real providers never go through this class.
+
+After tool results the model is asked to answer from them, with no tools offered: offered tools, the
+small model calls the same tool again and again, or refuses, instead of reading the result (measured).
 """
 
 import json
@@ -15,7 +18,7 @@ from operator import add
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolMessage
 from langchain_core.messages.tool import tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
@@ -212,6 +215,13 @@ class _Gate:
         ]
 
 
+def _request(messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One round of tools per turn: once the conversation ends in tool results, the model answers."""
+    if messages and isinstance(messages[-1], ToolMessage):
+        return {k: v for k, v in kwargs.items() if k not in ("tools", "tool_choice", "parallel_tool_calls")}
+    return kwargs
+
+
 class TextToolCallsChatOpenAI(ChatOpenAI):
     """ChatOpenAI whose replies that spell out tool calls become tool calls, streamed or not."""
 
@@ -233,6 +243,7 @@ class TextToolCallsChatOpenAI(ChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        kwargs = _request(messages, kwargs)
         return self._with_calls(super()._generate(messages, stop, run_manager, **kwargs), kwargs.get("tools"))
 
     async def _agenerate(
@@ -242,6 +253,7 @@ class TextToolCallsChatOpenAI(ChatOpenAI):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        kwargs = _request(messages, kwargs)
         result = await super()._agenerate(messages, stop, run_manager, **kwargs)
         return self._with_calls(result, kwargs.get("tools"))
 
@@ -252,6 +264,7 @@ class TextToolCallsChatOpenAI(ChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        kwargs = _request(messages, kwargs)
         tools = kwargs.get("tools")
         if not tools:
             yield from super()._stream(messages, stop, run_manager, **kwargs)
@@ -275,6 +288,7 @@ class TextToolCallsChatOpenAI(ChatOpenAI):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        kwargs = _request(messages, kwargs)
         tools = kwargs.get("tools")
         if not tools:
             async for chunk in super()._astream(messages, stop, run_manager, **kwargs):

@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 
@@ -193,3 +193,17 @@ async def test_a_streamed_turn_shows_the_answer_not_the_call(pg_url, fake_llm):
     tokens = "".join(data["content"] for name, data in events if name == "token")
     assert tokens == events[-1][1]["reply"] == "The tool said: 391"
     assert json.dumps(events).count("```") == 0
+    # Asked with the result, the model answers: it is offered no tools to call again.
+    call, answer = fake_llm.chat_requests[-2:]
+    assert call["tools"] and "tools" not in answer
+    assert answer["messages"][-1]["role"] == "tool"
+
+
+async def test_after_tool_results_the_model_answers(fake_llm):
+    ask = HumanMessage("what is 17*23?")
+    called = AIMessage("", tool_calls=[{"name": "calculator", "args": {"expression": "17*23"}, "id": "c1"}])
+    reply = await local_model(fake_llm).ainvoke([ask, called, ToolMessage("391", tool_call_id="c1")])
+    assert reply.content == "The tool said: 391"
+    assert "tools" not in fake_llm.chat_requests[-1]
+    await local_model(fake_llm).ainvoke([ask])
+    assert fake_llm.chat_requests[-1]["tools"]
