@@ -23,10 +23,14 @@ from langchain_core.messages.tool import tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 
-# A call spelled out in a fence (```json, ```tool_call or bare ```) or in Qwen's own <tool_call> tags.
+# A call spelled out in a fence (```json, ```tool_call or bare ```), in Qwen's own <tool_call> tags,
+# or in the <tools> tags its chat template wraps the tool list in (all three seen from the model).
 _BLOCK = re.compile(
-    r"```(?:json|tool_call)?[ \t]*\n?(?P<fenced>.*?)```|<tool_call>(?P<tagged>.*?)(?:</tool_call>|\Z)", re.S
+    r"```(?:json|tool_call)?[ \t]*\n?(?P<fenced>.*?)```"
+    r"|<(?P<tag>tool_call|tools)>(?P<tagged>.*?)(?:</(?P=tag)>|\Z)",
+    re.S,
 )
+_TAGS = ("<tool_call>", "<tools>")
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -139,20 +143,20 @@ def parse_tool_calls(text: str, tools: Sequence[Mapping[str, Any]]) -> list[Tool
 def may_be_tool_call(text: str) -> bool | None:
     """From a reply's start: True if it may turn out to be a tool call, False if it cannot, None if too early.
 
-    Whatever `parse_tool_calls` accepts starts with `{`, a <tool_call> tag or a ```json, ```tool_call
-    or bare ``` fence, so a reply that starts otherwise can be streamed as it comes.
+    Whatever `parse_tool_calls` accepts starts with `{`, a <tool_call> or <tools> tag or a ```json,
+    ```tool_call or bare ``` fence, so a reply that starts otherwise can be streamed as it comes.
     """
     s = text.lstrip()
     if not s:
         return None
-    if s.startswith("{") or s.startswith("<tool_call>"):
+    if s.startswith(("{", *_TAGS)):
         return True
     if s.startswith("```"):
         first_line, newline, _ = s[3:].partition("\n")
         if not newline and "{" not in first_line and len(first_line) < 12:
             return None  # the fence's language is still coming
         return first_line.partition("{")[0].strip() in ("", "json", "tool_call")
-    return None if "<tool_call>".startswith(s) or "```".startswith(s) else False
+    return None if any(opener.startswith(s) for opener in (*_TAGS, "```")) else False
 
 
 def _as_tool_calls(message: BaseMessage, calls: list[ToolCall]) -> AIMessage:
