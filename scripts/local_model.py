@@ -1,6 +1,8 @@
 """The bundled local model: install its runtime, assemble and verify its file, serve it on 127.0.0.1.
 
-Usage: python scripts/local_model.py prepare [--model NAME]   (install and verify, then exit)
+Usage: python scripts/local_model.py prepare            install and verify LOCAL_MODEL, then exit
+       python scripts/local_model.py exec -- COMMAND...  run COMMAND with the LLM settings pointing
+                                                         at the local model (the evals, for example)
 scripts/run.py calls `launch()`; `serve` is the server process it starts (llama.cpp's own server,
 from the prebuilt `xllamacpp` wheel: nothing compiles).
 
@@ -24,7 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -341,11 +343,31 @@ def launch(settings: Any, *, progress: Progress = show_progress) -> LocalServer:
     return server
 
 
+def service_env(server: LocalServer, settings: Any, environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings that point the service (or the evals) at the local model, over `environ`."""
+    return {
+        **environ,
+        "LLM_BASE_URL": server.url,
+        "LLM_API_KEY": server.api_key,
+        "LLM_MODEL": settings.local_model,
+        "LLM_FALLBACK_MODELS": "[]",
+        # Its tool calls arrive as JSON text: app/agent/local_model.py reads them.
+        "LLM_TOOL_CALLS_IN_TEXT": "true",
+        "LLM_DISABLE_STREAMING_WITH_TOOLS": "false",
+        # One request at a time on a CPU: a turn may wait for a memory extraction to finish.
+        "LLM_REQUEST_TIMEOUT": environ.get("LLM_REQUEST_TIMEOUT", "300"),
+        "LLM_TOTAL_TIMEOUT": environ.get("LLM_TOTAL_TIMEOUT", "600"),
+        "MEMORY_WORKERS": environ.get("MEMORY_WORKERS", "1"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="install and verify the model, then exit")
     prep.add_argument("--model", choices=sorted(MODELS), default=None)
+    run = sub.add_parser("exec", help="run a command with the LLM settings pointing at the local model")
+    run.add_argument("cmd", nargs=argparse.REMAINDER)
     srv = sub.add_parser("serve", help="(run by scripts/run.py) serve a verified model file")
     srv.add_argument("--model", required=True)
     srv.add_argument("--alias", required=True)
@@ -359,10 +381,26 @@ def main() -> None:
     from app.config import load_settings
 
     settings = load_settings()
+    if args.command == "prepare":
+        try:
+            print(
+                prepare(MODELS[args.model or settings.local_model], settings.data_dir, progress=show_progress)
+            )
+        except ModelRefused as exc:
+            raise SystemExit(f"Refusing the local model: {exc}") from exc
+        return
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise SystemExit("exec needs a command: python scripts/local_model.py exec -- COMMAND...")
+    server = launch(settings)
     try:
-        print(prepare(MODELS[args.model or settings.local_model], settings.data_dir, progress=show_progress))
-    except ModelRefused as exc:
-        raise SystemExit(f"Refusing the local model: {exc}") from exc
+        code = subprocess.call(cmd, env=service_env(server, settings, os.environ))
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -30,19 +30,7 @@ def main() -> None:
     if not settings.llm_configured:
         model_server = local_model.launch(settings)
         children.append(model_server.process)
-        env.update(
-            LLM_BASE_URL=model_server.url,
-            LLM_API_KEY=model_server.api_key,
-            LLM_MODEL=settings.local_model,
-            LLM_FALLBACK_MODELS="[]",
-            # Its tool calls arrive as JSON text: app/agent/local_model.py reads them.
-            LLM_TOOL_CALLS_IN_TEXT="true",
-            LLM_DISABLE_STREAMING_WITH_TOOLS="false",
-            # One request at a time on a CPU: a turn may wait for a memory extraction to finish.
-            LLM_REQUEST_TIMEOUT=env.get("LLM_REQUEST_TIMEOUT", "300"),
-            LLM_TOTAL_TIMEOUT=env.get("LLM_TOTAL_TIMEOUT", "600"),
-            MEMORY_WORKERS=env.get("MEMORY_WORKERS", "1"),
-        )
+        env = local_model.service_env(model_server, settings, env)
     cmd = [
         sys.executable,
         "-m",

@@ -246,3 +246,17 @@ def test_the_server_gets_no_secret_and_no_setting(monkeypatch):
         monkeypatch.setenv(name, value)
     env = lm.server_env()
     assert set(env) <= {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV"}
+
+
+def test_the_service_is_pointed_at_the_local_model_with_memory_extraction_on():
+    server = lm.LocalServer(process=None, url="http://127.0.0.1:4321/v1", api_key="k")  # type: ignore[arg-type]
+    settings = SimpleNamespace(local_model="qwen2.5-coder-0.5b")
+    env = lm.service_env(server, settings, {"LLM_REQUEST_TIMEOUT": "60", "PATH": "/bin"})
+    assert (env["LLM_BASE_URL"], env["LLM_API_KEY"], env["LLM_MODEL"]) == (
+        server.url,
+        "k",
+        "qwen2.5-coder-0.5b",
+    )
+    assert env["LLM_TOOL_CALLS_IN_TEXT"] == "true" and env["LLM_DISABLE_STREAMING_WITH_TOOLS"] == "false"
+    assert env["LLM_REQUEST_TIMEOUT"] == "60" and env["PATH"] == "/bin"  # what the user set stays
+    assert "MEMORY_INFER" not in env
