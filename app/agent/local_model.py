@@ -1,7 +1,7 @@
 """ChatOpenAI for a model that writes its tool calls as JSON text (LLM_TOOL_CALLS_IN_TEXT).
 
 Qwen2.5-Coder, the bundled local model, answers a tool request with `{"name": ..., "arguments": ...}`,
-bare or in a ```json fence, and llama.cpp's server passes that on as the reply's text. Here such a
+bare, in a ```json fence or in tags, and llama.cpp's server passes that on as the reply's text. Here such a
 reply becomes a tool call, but only when the whole reply is calls to offered tools with arguments
 their schema accepts; anything else stays the answer. Real providers never go through this class.
 
@@ -23,8 +23,9 @@ from langchain_core.messages.tool import tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 
-# A call spelled out in a fence (```json, ```tool_call or bare ```), in Qwen's own <tool_call> tags,
-# or in the <tools> tags its chat template wraps the tool list in (all three seen from the model).
+# A call spelled out in a fence (```json, ```tool_call or bare ```), in the <tool_call> tags of Qwen's
+# chat template, or in the <tools> tags that template wraps the tool list in (fences, bare JSON and
+# <tools> were all seen from the model).
 _BLOCK = re.compile(
     r"```(?:json|tool_call)?[ \t]*\n?(?P<fenced>.*?)```"
     r"|<(?P<tag>tool_call|tools)>(?P<tagged>.*?)(?:</(?P=tag)>|\Z)",
