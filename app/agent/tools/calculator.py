@@ -95,8 +95,8 @@ def evaluate(expression: str) -> float | int:
 
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression, e.g. "(17.5 * 3) / 4" or "sqrt(2) ^ 10". Supports + - * / // % ^,
-    parentheses, sqrt, abs, round, log, sin, cos, tan, pi and e."""
+    """Evaluate the arithmetic expression the user asked about, written out in full. Supports
+    + - * / // % ^, parentheses, sqrt, abs, round, log, sin, cos, tan, pi and e."""
     try:
         result = evaluate(expression)
     except CalculationError as exc:
