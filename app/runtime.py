@@ -70,6 +70,12 @@ class Runtime:
         return timedelta(seconds=self.settings.lease_ttl_seconds)
 
     @property
+    def renew_every(self) -> float:
+        """Seconds between renewals of what this process holds (turn leases, job claims): a third of
+        the TTL, so two renewals may fail before anything expires."""
+        return self.settings.lease_ttl_seconds / 3
+
+    @property
     def limits(self) -> TurnLimits:
         s = self.settings
         return TurnLimits(

@@ -163,7 +163,7 @@ async def abandon(rt: Runtime, lease: Lease) -> None:
 
 async def keep_alive(rt: Runtime) -> None:
     """Renew this process's leases every third of the TTL until cancelled (at shutdown)."""
-    interval = rt.settings.lease_ttl_seconds / 3
+    interval = rt.renew_every
     while True:
         await asyncio.sleep(interval)
         run_ids = list(rt.runs)

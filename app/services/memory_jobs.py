@@ -148,18 +148,23 @@ class MemoryJobs:
             error_type=error,
         )
 
+    async def publish_stats(self) -> None:
+        """Read the queue's numbers from PostgreSQL into the metrics."""
+        async with self._rt.db.pool.connection() as conn:
+            stats = await jobs_repo.stats(conn)
+        metrics.MEMORY_JOBS_QUEUED.set(stats.queued)
+        metrics.MEMORY_JOBS_FAILED.set(stats.failed)
+        metrics.MEMORY_JOBS_OLDEST.set(stats.oldest_seconds)
+
     async def _report(self) -> None:
         """Renew this consumer's claims and publish the queue's numbers, until stopped."""
-        every = min(STATS_EVERY_SECONDS, self._rt.settings.lease_ttl_seconds / 3)
+        every = min(STATS_EVERY_SECONDS, self._rt.renew_every)
         while not self._stopping.is_set():
             try:
-                async with self._rt.db.pool.connection() as conn:
-                    if self._claimed:
+                if self._claimed:
+                    async with self._rt.db.pool.connection() as conn:
                         await jobs_repo.extend_claims(conn, list(self._claimed), claim_for=self._claim_for)
-                    stats = await jobs_repo.stats(conn)
-                metrics.MEMORY_JOBS_QUEUED.set(stats.queued)
-                metrics.MEMORY_JOBS_FAILED.set(stats.failed)
-                metrics.MEMORY_JOBS_OLDEST.set(stats.oldest_seconds)
+                await self.publish_stats()
             except Exception as exc:  # boundary: metrics wait for the database like everything else
                 log.warning("memory.job_stats_failed", error_type=type(exc).__name__)
             with contextlib.suppress(TimeoutError):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.db.migrations import head_revision
+from tests.api.test_account import rows_mentioning
 from tests.conftest import asgi_client, assert_error, auth, make_settings, running_app
 from tests.fake_llm import Fault
 from tests.production.commands import (
@@ -85,23 +86,6 @@ async def test_a_turn_remembers_and_recalls_on_the_managed_database(managed_app,
         await recall_across_sessions(
             http, fake_llm, settle=lambda user, fact: managed_app.state.runtime.memory_jobs.idle()
         )
-
-
-async def rows_mentioning(app: FastAPI, needles: list[str]) -> dict[str, int]:
-    """Per table of the public schema (ours, LangGraph's, mem0's): rows whose text holds any needle."""
-    patterns = [f"%{needle}%" for needle in needles]
-    async with app.state.runtime.db.engine.connect() as conn:
-        tables = (
-            await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-        ).scalars()
-        return {
-            table: (
-                await conn.execute(
-                    text(f'SELECT count(*) FROM "{table}" AS r WHERE r::text LIKE ANY(:p)'), {"p": patterns}
-                )
-            ).scalar_one()
-            for table in list(tables)
-        }
 
 
 async def test_deleting_an_account_leaves_no_row_of_it(managed_app, fake_llm):
