@@ -55,12 +55,21 @@ def main() -> None:
         server.wait()
     except KeyboardInterrupt:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        # Turns get their grace and memory jobs their drain; after that the process may only be
+        # waiting for a model call a job thread still makes, which stopping the model ends.
+        try:
+            server.wait(timeout=settings.shutdown_grace_seconds + settings.memory_drain_timeout + 5)
+        except subprocess.TimeoutExpired:
+            print("==> Still waiting for a model call; stopping the model", flush=True)
     finally:
-        for child in children:
+        for child in reversed(children):  # the service first, then the model it was calling
             if child.poll() is None:
                 child.terminate()
-                child.wait(timeout=10)
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
 
 
 if __name__ == "__main__":
