@@ -14,7 +14,11 @@ mem0's fact extraction (a `response_format=json_object` request) gets every `[re
 its "New Messages" section as a memory; its faults are queued apart, with `script_extraction()`.
 `/v1/embeddings` returns bag-of-words vectors: texts sharing words are near each other.
 
-Run alone: `python -m tests.fake_llm --port 9100 --latency-ms 200`.
+With `reply_words=N` (off by default), "Echo:" replies are cut or padded to exactly N words, and a
+non-streamed one takes as long as its stream would (latency + token delay per chunk): plain and
+streamed turns cost the same model time (the benchmark uses it).
+
+Run alone: `python -m tests.fake_llm --port 9100 --latency-ms 200 [--reply-words 20]`.
 """
 
 import argparse
@@ -48,9 +52,14 @@ class Fault:
 
 
 class FakeLLM:
-    def __init__(self, *, latency: float = 0.0, token_delay: float = 0.0) -> None:
+    def __init__(
+        self, *, latency: float = 0.0, token_delay: float = 0.0, reply_words: int | None = None
+    ) -> None:
+        if reply_words is not None and reply_words < 1:
+            raise ValueError("reply_words must be at least 1")
         self.latency = latency
         self.token_delay = token_delay
+        self.reply_words = reply_words
         self.requests: deque[dict[str, Any]] = deque(maxlen=500)
         self.record = True
         self._faults: deque[Fault] = deque()
@@ -89,6 +98,7 @@ class FakeLLM:
         self.record = True
         self.latency = 0.0
         self.token_delay = 0.0
+        self.reply_words = None
 
     def next_fault(self, *, extraction: bool = False) -> Fault | None:
         with self._lock:
@@ -139,6 +149,21 @@ def reply_for(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             }
             return "", [call]
     return f"Echo: {content}", []
+
+
+_PADDING = ("and", "so", "the", "reply", "goes", "on", "a", "little", "longer", "than", "it", "must")
+
+
+def shape_reply(text: str, words: int) -> str:
+    """`text` cut or padded (with fixed filler words) to exactly `words` words."""
+    parts = text.split()[:words]
+    parts += [_PADDING[i % len(_PADDING)] for i in range(words - len(parts))]
+    return " ".join(parts)
+
+
+def _stream_chunks(text: str) -> int:
+    # As _stream sends a plain reply: the role, one chunk per word, the finish, the usage.
+    return 1 + len(text.split(" ")) + 2
 
 
 def _is_extraction(body: dict[str, Any]) -> bool:
@@ -239,6 +264,10 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 text, calls = scripted, []
             else:
                 text, calls = reply_for(messages)
+                if fake.reply_words is not None and not calls and text.startswith("Echo:"):
+                    text = shape_reply(text, fake.reply_words)
+                    if not body.get("stream") and fake.token_delay:
+                        time.sleep(fake.token_delay * _stream_chunks(text))
             if body.get("stream"):
                 self._stream(body, text, calls, fault)
                 return
@@ -316,8 +345,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--token-delay-ms", type=float, default=0.0)
+    parser.add_argument("--reply-words", type=int, default=None, help="plain replies of exactly N words")
     args = parser.parse_args()
-    fake = FakeLLM(latency=args.latency_ms / 1000, token_delay=args.token_delay_ms / 1000)
+    fake = FakeLLM(
+        latency=args.latency_ms / 1000, token_delay=args.token_delay_ms / 1000, reply_words=args.reply_words
+    )
     print(fake.start(port=args.port), flush=True)
     try:
         threading.Event().wait()

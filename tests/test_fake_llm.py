@@ -1,0 +1,88 @@
+"""The fake LLM's reply_words option: plain replies of a fixed length, as slow streamed or not."""
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fake_llm import FakeLLM, shape_reply
+
+LONG = "please tell me about the weather in the hills above the town where my aunt lives these days"
+
+
+@pytest.fixture
+def shaped() -> Iterator[tuple[FakeLLM, httpx.Client]]:
+    fake = FakeLLM(latency=0.02, token_delay=0.004, reply_words=6)
+    url = fake.start()
+    with httpx.Client(base_url=url, timeout=10.0, trust_env=False) as client:
+        yield fake, client
+    fake.stop()
+
+
+def _chat(client: httpx.Client, text: str, **extra: Any) -> dict[str, Any]:
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": text}], **extra}
+    r = client.post("/chat/completions", json=body)
+    assert r.status_code == 200
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def _stream(client: httpx.Client, text: str) -> str:
+    body = {
+        "model": "fake-model",
+        "messages": [{"role": "user", "content": text}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    parts = []
+    with client.stream("POST", "/chat/completions", json=body) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                for choice in json.loads(line[6:])["choices"]:
+                    parts.append(choice["delta"].get("content") or "")
+    return "".join(parts)
+
+
+def test_plain_replies_are_cut_or_padded_to_the_word_count(shaped: tuple[FakeLLM, httpx.Client]) -> None:
+    _, client = shaped
+    long = _chat(client, LONG)["choices"][0]["message"]["content"]
+    short = _chat(client, "hi")["choices"][0]["message"]["content"]
+    assert long == "Echo: please tell me about the"
+    assert short.startswith("Echo: hi ") and len(short.split()) == 6
+    assert _stream(client, "hi") == short  # streamed, the same words
+    assert shape_reply("Echo: a", 5) == "Echo: a and so the"  # fixed filler: deterministic
+
+
+def test_a_plain_reply_takes_as_long_as_its_stream(shaped: tuple[FakeLLM, httpx.Client]) -> None:
+    _, client = shaped
+    t0 = time.perf_counter()
+    _chat(client, LONG)
+    plain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _stream(client, LONG)
+    streamed = time.perf_counter() - t0
+    # 20 ms, then 4 ms for each of 9 chunks (role, 6 words, finish, usage): 56 ms either way.
+    assert plain >= 0.056
+    assert abs(plain - streamed) < 0.02
+
+
+def test_extraction_and_tool_replies_are_left_alone(shaped: tuple[FakeLLM, httpx.Client]) -> None:
+    _, client = shaped
+    prompt = "## New Messages\nuser: [remember:I keep bees on the roof of my flat]\n## Observation Date"
+    reply = _chat(client, prompt, response_format={"type": "json_object"})["choices"][0]["message"]
+    assert json.loads(reply["content"]) == {"memory": [{"text": "I keep bees on the roof of my flat"}]}
+    call = _chat(client, "[calc:2+2]")["choices"][0]["message"]
+    assert call["tool_calls"][0]["function"]["name"] == "calculator"
+
+
+def test_off_by_default() -> None:
+    fake = FakeLLM()
+    url = fake.start()
+    try:
+        with httpx.Client(base_url=url, timeout=10.0, trust_env=False) as client:
+            assert _chat(client, LONG)["choices"][0]["message"]["content"] == f"Echo: {LONG}"
+    finally:
+        fake.stop()
