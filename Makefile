@@ -30,8 +30,9 @@ test: install lint typecheck
 migrate: install
 	$(BIN)/alembic upgrade head
 
+# ~15 minutes; `make bench BENCH_ARGS="--quick --json bench.json"` for a short run with a JSON copy.
 bench: install
-	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

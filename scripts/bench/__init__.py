@@ -1,8 +1,15 @@
-"""End-to-end benchmark of the chat service against the fake LLM, on loopback only.
+"""End-to-end benchmark of the chat service as deployed, against a bare floor app, on loopback only.
 
-Run from the project root: `.venv/bin/python -m scripts.bench [--quick] [--json FILE]`.
-It starts `tests.fake_llm` (a fixed latency, so whatever is above it is the platform's own cost) and the app
-(uvicorn, embedded PostgreSQL in a temp dir under /tmp), measures, and always stops both.
-Overhead is the app's latency minus the fake's own, measured alone through the OpenAI client ("calibrated");
-minus the configured latency ("nominal") is shown too. Targets are judged on calibrated overheads.
+Run from the project root: `.venv/bin/python -m scripts.bench [--quick] [--json FILE]` (`make bench`).
+It starts `tests.fake_llm` (50 ms to the first token, 20 tokens 5 ms apart; a plain reply takes as long
+as the stream), then one server after another, and always stops them:
+- the floor (scripts/bench/floor.py: the same one LLM call per turn, nothing else);
+- the app in its production configuration (APP_ENV=production, embedded PostgreSQL, memory on with the
+  in-process embedder and LLM extraction, limits on with ceilings never reached, bcrypt at 12 rounds),
+  then with extraction off, memory off, and a remote embedder;
+- with two CPUs or more, these run on one CPU and the benchmark and the fake on another; then the app
+  under gunicorn with 2 workers and the floor with 2 workers, on both CPUs.
+Overhead is a latency minus the fake's own, measured alone through the OpenAI client. CPU per turn is
+read from /proc for every server process, once the turns' memory jobs have run; the embedded
+PostgreSQL's is shown apart. Targets are judged on the deployed configuration; any miss exits 1.
 """

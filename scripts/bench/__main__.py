@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -15,86 +16,124 @@ import httpx
 
 import scripts.bench as bench
 from scripts.bench import load, memory
-from scripts.bench.client import Client
+from scripts.bench.client import Client, User
+from scripts.bench.probe import Probe
 from scripts.bench.report import evaluate, render
-from scripts.bench.services import Services, tail
-from scripts.bench.stats import memory_and_threads
+from scripts.bench.services import Server, Services, tail
 
 
 def progress(message: str) -> None:
     print(f"  ... {message}", file=sys.stderr, flush=True)
 
 
+def servers(plan: load.Plan, llm_url: str) -> list[Server]:
+    remote = {
+        # Embeddings from an OpenAI-compatible server (the fake's /embeddings): none computed in the app.
+        "MEMORY_EMBEDDER": "openai",
+        "MEMORY_EMBEDDING_BASE_URL": llm_url,
+        "MEMORY_EMBEDDING_DIMS": "384",
+        "MEMORY_COLLECTION": "memories_remote",
+    }
+    out = [
+        Server("floor", "floor", "floor"),
+        Server("memory_on", "memory on", "app"),
+        Server("infer_off", "extraction off", "app", {"MEMORY_INFER": "false"}),
+        Server("memory_off", "memory off", "app", {"MEMORY_ENABLED": "false"}),
+        Server("memory_remote", "remote embedder", "app", remote),
+    ]
+    if plan.gunicorn:
+        out += [
+            Server("floor_x2", "floor x2", "floor", workers=2),
+            Server("gunicorn_x2", "memory on x2", "gunicorn", workers=2),
+        ]
+    return out
+
+
 async def run(svc: Services, plan: load.Plan, res: dict[str, Any]) -> None:
-    """Fills `res` phase by phase, so that an interrupted run still reports what it measured."""
-    assert svc.app is not None
-    pid = svc.app.pid
-    res["app_start"] = memory_and_threads(pid)
-    progress("calibration")
+    """Fills `res` server by server and phase by phase, so that an interrupted run still reports."""
+    progress("calibration: the fake LLM alone")
     res["calibration"] = cal = await load.calibrate(svc.llm_url, plan)
-    fake_ms = cal["plain_ms"]["p50"] or plan.latency_ms
+    fake_ms = cal["plain_ms"]["p50"] or plan.call_ms
     fake_ttft_ms = cal["ttft_ms"]["p50"] or plan.fake_ttft_ms
-    async with _http(svc) as http:
-        client = Client(http)
-        res["error_samples"] = client.error_samples
-        phases = {
-            "warmup": partial(load.warmup, client, plan),
-            "sequential": partial(load.sequential, client, plan, pid, fake_ms),
-            "stream": partial(load.streaming, client, plan, fake_ttft_ms),
-            **{f"users_{n}": partial(load.concurrent, client, plan, n) for n in load.LEVELS},
-            "long_thread": partial(load.long_thread, client, plan),
-        }
-        for name, phase in phases.items():
-            svc.check_alive()
-            progress(name)
-            try:
-                res[name] = await phase()
-            except Exception as exc:  # one failed phase should not hide the others
-                res[name] = {"failed": f"{type(exc).__name__}: {exc}"}
-                progress(f"{name} failed: {res[name]['failed']}")
-    res["app_end"] = memory_and_threads(pid)
-    await memory_phases(svc, plan, res, fake_ms)
+    accounts: list[User] = []  # the app's, registered once (bcrypt at 12 rounds) and kept across restarts
+    for server in servers(plan, svc.llm_url):
+        out: dict[str, Any] = {"label": server.label}
+        res[server.name] = out
+        progress(f"{server.name}: starting")
+        try:
+            out["startup_s"] = svc.start_server(server)
+            async with _http(svc) as http:
+                await measure(svc, plan, server, out, accounts, http, fake_ms, fake_ttft_ms)
+        except Exception as exc:  # one failed server should not hide the others
+            out["failed"] = f"{type(exc).__name__}: {exc}"
+            progress(f"{server.name} failed: {out['failed']}\n{tail(svc.log, 10)}")
+        finally:
+            svc.stop_server()
+
+
+async def measure(
+    svc: Services,
+    plan: load.Plan,
+    server: Server,
+    out: dict[str, Any],
+    accounts: list[User],
+    http: httpx.AsyncClient,
+    fake_ms: float,
+    fake_ttft_ms: float,
+) -> None:
+    assert svc.server is not None
+    client = Client(http, floor=not server.app, reply_words=plan.reply_words)
+    out["error_samples"] = client.error_samples
+    app_dir = svc.data_dir if server.app else None
+    probe = Probe(svc.server.pid, http=http if server.app else None, data_dir=app_dir, memory=server.memory)
+    if server.app:
+        if not accounts:
+            progress(f"{plan.users} accounts (bcrypt, 12 rounds)")
+            t0 = time.perf_counter()
+            accounts += await client.new_users(plan.users)
+            out["accounts_s"] = time.perf_counter() - t0
+        await client.renew(accounts)
+        users = accounts
+    else:
+        users = await client.new_users(plan.users)
+    lv = users[3:]
+    phases: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+        "warmup": partial(load.warmup, client, lv[0], plan),
+        "chat": partial(load.sequential, client, users[0], plan, probe, stream=False, fake_ms=fake_ms),
+        "stream": partial(load.sequential, client, users[1], plan, probe, stream=True, fake_ms=fake_ttft_ms),
+    }
+    if server.name == "memory_on":
+        phases["long_thread"] = partial(load.long_thread, client, users[2], plan)
+        phases["soak"] = partial(load.soak, client, lv[: plan.soak_users], plan, probe)
+    for n in plan.levels:
+        phases[f"users_{n}"] = partial(load.concurrent, client, lv[:n], plan, probe)
+    if server.name == "memory_on":
+        phases["memory_retrieval"] = partial(
+            memory.retrieval,
+            svc.data_dir,
+            per_user=plan.memory_per_user,
+            users=plan.memory_users,
+            rounds=plan.memory_rounds,
+        )
+    for name, phase in phases.items():
+        svc.check_alive()
+        progress(f"{server.name}: {name}")
+        t0 = time.perf_counter()
+        try:
+            out[name] = await phase()
+        except Exception as exc:  # one failed phase should not hide the others
+            out[name] = {"failed": f"{type(exc).__name__}: {exc}"}
+            progress(f"{name} failed: {out[name]['failed']}")
+        out[name]["phase_s"] = time.perf_counter() - t0
+    jobs = await probe.jobs()
+    if server.memory and jobs is not None and jobs.queued + jobs.running > 0:
+        out["jobs_purged"] = await memory.purge_jobs(svc.data_dir)
 
 
 def _http(svc: Services) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=max(load.LEVELS) + 10)
+    limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
     timeout = httpx.Timeout(60.0, connect=10.0)
-    return httpx.AsyncClient(base_url=svc.app_url, limits=limits, timeout=timeout, trust_env=False)
-
-
-async def memory_phases(svc: Services, plan: load.Plan, res: dict[str, Any], fake_ms: float) -> None:
-    """Retrieval at scale, then the same sequential turns with memory off and with a remote embedder."""
-    rows = plan.memory_per_user * plan.memory_users
-    progress(f"memory retrieval ({plan.memory_per_user:,} memories of one user, {rows:,} in the table)")
-    try:
-        res["memory_retrieval"] = await memory.retrieval(
-            svc.data_dir, per_user=plan.memory_per_user, users=plan.memory_users, rounds=plan.memory_rounds
-        )
-    except Exception as exc:
-        res["memory_retrieval"] = {"failed": f"{type(exc).__name__}: {exc}"}
-    configs = {
-        "memory_on": {},
-        "memory_off": {"MEMORY_ENABLED": "false"},
-        # Embeddings from an OpenAI-compatible server (the fake's /embeddings): no embedding CPU in the app.
-        "memory_remote": {
-            "MEMORY_EMBEDDER": "openai",
-            "MEMORY_EMBEDDING_BASE_URL": svc.llm_url,
-            "MEMORY_EMBEDDING_DIMS": "384",
-            "MEMORY_COLLECTION": "memories_remote",
-        },
-    }
-    for name, env in configs.items():
-        progress(f"sequential turns, {name}")
-        try:
-            svc.stop_app()
-            svc.start_app(**env)
-            assert svc.app is not None
-            async with _http(svc) as http:
-                client = Client(http)
-                await load.warmup(client, plan)
-                res[name] = await load.sequential(client, plan, svc.app.pid, fake_ms, plan.memory_turns)
-        except Exception as exc:
-            res[name] = {"failed": f"{type(exc).__name__}: {exc}"}
+    return httpx.AsyncClient(base_url=svc.url, limits=limits, timeout=timeout, trust_env=False)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -107,46 +146,50 @@ def main() -> int:
         description=bench.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="small counts: about a minute instead of three")
+    parser.add_argument("--quick", action="store_true", help="small counts: a few minutes instead of ~15")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     plan = load.QUICK if args.quick else load.Plan()
 
     signal.signal(signal.SIGTERM, _interrupt)
-    svc = Services(plan.latency_ms, plan.token_delay_ms)
-    res: dict[str, Any] = {}
+    svc = Services(plan.latency_ms, plan.token_delay_ms, plan.reply_words)
+    svc.pin_benchmark()
+    res: dict[str, Any] = {"pinning": svc.pinning.describe()}
     rc = 0
     t0 = time.perf_counter()
     try:
-        progress(f"starting the fake LLM and the app (logs in {svc.tmp})")
-        svc.start()
-        res["app_startup_s"] = svc.startup_s
-        asyncio.run(asyncio.wait_for(run(svc, plan, res), 120 if args.quick else 400))
+        progress(f"starting the fake LLM (logs in {svc.tmp})")
+        svc.start_fake()
+        asyncio.run(asyncio.wait_for(run(svc, plan, res), 600 if args.quick else 1500))
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping the services", file=sys.stderr)
         rc = 130
     except Exception as exc:  # report what was measured, then fail
-        print(f"bench: failed: {type(exc).__name__}: {exc}\n{tail(svc.app_log)}", file=sys.stderr)
+        print(f"bench: failed: {type(exc).__name__}: {exc}\n{tail(svc.log)}", file=sys.stderr)
         rc = 1
     finally:
         # A second Ctrl-C or SIGTERM must not cut the cleanup short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        failed = any("failed" in v for v in res.values() if isinstance(v, dict))
-        troubled = rc != 0 or failed or bool(res.get("error_samples"))
+        troubled = rc != 0 or _troubled(res)
         svc.stop(keep_logs=troubled)
     if troubled:
         print(f"bench: logs kept in {svc.tmp}", file=sys.stderr)
 
+    res["total_s"] = total = time.perf_counter() - t0
     checks = evaluate(res, plan)
     print(render(res, plan, checks))
-    total = time.perf_counter() - t0
-    print(f"\n   total run time {total:.1f} s")
     if args.json:
         doc = {"quick": args.quick, "plan": asdict(plan), "results": res, "targets": checks, "total_s": total}
         Path(args.json).write_text(json.dumps(doc, indent=2))
         print(f"   wrote {args.json}")
-    return rc or int(any(c["pass"] is None for c in checks))
+    return rc or int(any(c["pass"] is not True for c in checks))
+
+
+def _troubled(res: dict[str, Any]) -> bool:
+    servers = [v for v in res.values() if isinstance(v, dict) and "label" in v]
+    phases = [p for s in servers for p in s.values() if isinstance(p, dict)]
+    return any("failed" in d for d in [*servers, *phases]) or any(s.get("error_samples") for s in servers)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
-"""API calls the benchmark makes: accounts, sessions, and timed chat turns (plain and streamed)."""
+"""API calls the benchmark makes: accounts, sessions, and timed chat turns (plain and streamed).
 
+The same calls reach the floor (scripts/bench/floor.py), which has no accounts: `/chat` and
+`/chat/stream` there, a user's session and token here.
+"""
+
+import asyncio
 import json
 import time
 import uuid
 from dataclasses import dataclass
 
 import httpx
+
+from scripts.bench.workload import message
 
 API = "/api/v1"
 PASSWORD = "Bench-pass-1!"
@@ -21,8 +28,15 @@ class Turn:
 
 @dataclass
 class User:
+    index: int  # picks the user's messages (scripts/bench/workload.py)
     headers: dict[str, str]
-    session_id: str
+    refresh_token: str = ""
+    session_id: str = ""
+    turn: int = 0  # the next message's number
+
+    def next_message(self) -> str:
+        self.turn += 1
+        return message(self.index, self.turn)
 
 
 def _expect(r: httpx.Response, status: int, what: str) -> httpx.Response:
@@ -36,48 +50,104 @@ def _since(t0: float) -> float:
 
 
 class Client:
-    """One keep-alive httpx client to the app; keeps the first few failures as samples."""
+    """One keep-alive httpx client to the server; keeps the first few failures as samples."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, floor: bool, reply_words: int | None) -> None:
         self.http = http
+        self.floor = floor
+        self.reply_words = reply_words
         self.error_samples: list[str] = []
 
-    async def new_user(self) -> User:
-        """A fresh account with one chat session."""
+    # --- accounts (the app only; the floor's users are just message sequences)
+    async def new_users(self, count: int, start: int = 0) -> list[User]:
+        """Registered and logged-in accounts; a few at a time, as bcrypt runs on the server's one core."""
+        if self.floor:
+            return [User(start + i, {}) for i in range(count)]
+        gate = asyncio.Semaphore(4)
+
+        async def one(i: int) -> User:
+            async with gate:
+                return await self._register(start + i)
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def _register(self, index: int) -> User:
         email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
         r = await self.http.post(f"{API}/auth/register", json={"email": email, "password": PASSWORD})
         _expect(r, 201, "register")
         r = await self.http.post(f"{API}/auth/login", data={"username": email, "password": PASSWORD})
-        headers = {"Authorization": f"Bearer {_expect(r, 200, 'login').json()['access_token']}"}
-        r = await self.http.post(f"{API}/sessions", json={}, headers=headers)
-        return User(headers, str(_expect(r, 201, "create session").json()["id"]))
+        user = User(index, {})
+        self._take_tokens(user, _expect(r, 200, "login"))
+        return user
+
+    @staticmethod
+    def _take_tokens(user: User, r: httpx.Response) -> None:
+        body = r.json()
+        user.headers = {"Authorization": f"Bearer {body['access_token']}"}
+        user.refresh_token = body["refresh_token"]
+
+    async def renew(self, users: list[User]) -> None:
+        """Fresh access tokens (they last 15 minutes), a new session each, and the conversation from its
+        first message again: every configuration gets the same one."""
+        for user in users:
+            user.turn = 0
+        if self.floor:
+            return
+        gate = asyncio.Semaphore(8)
+
+        async def one(user: User) -> None:
+            async with gate:
+                r = await self.http.post(f"{API}/auth/refresh", json={"refresh_token": user.refresh_token})
+                self._take_tokens(user, _expect(r, 200, "refresh"))
+                await self.new_session(user)
+
+        await asyncio.gather(*(one(u) for u in users))
+
+    async def new_session(self, user: User) -> None:
+        if not self.floor:
+            r = await self.http.post(f"{API}/sessions", json={}, headers=user.headers)
+            user.session_id = str(_expect(r, 201, "create session").json()["id"])
+
+    # --- turns
+    def _url(self, user: User, stream: bool) -> str:
+        path = "/chat/stream" if stream else "/chat"
+        return path if self.floor else f"{API}/sessions/{user.session_id}{path}"
 
     def _fail(self, status: str, t0: float, detail: str) -> Turn:
         if len(self.error_samples) < 10:
             self.error_samples.append(f"{status}: {detail[:300]}")
         return Turn(False, status, _since(t0))
 
+    def _bad_reply(self, reply: object) -> bool:
+        """The fake echoes the message: "Echo: ...", of exactly reply_words words when that is set."""
+        if not isinstance(reply, str) or not reply.startswith("Echo:"):
+            return True
+        return self.reply_words is not None and len(reply.split()) != self.reply_words
+
+    async def turn(self, user: User, stream: bool) -> Turn:
+        text = user.next_message()
+        return await (self.chat_stream(user, text) if stream else self.chat(user, text))
+
     async def chat(self, user: User, text: str) -> Turn:
         t0 = time.perf_counter()
-        url = f"{API}/sessions/{user.session_id}/chat"
         try:
-            r = await self.http.post(url, json={"message": text}, headers=user.headers)
+            r = await self.http.post(self._url(user, False), json={"message": text}, headers=user.headers)
         except httpx.HTTPError as exc:
             return self._fail(type(exc).__name__, t0, str(exc))
         if r.status_code != 200:
             return self._fail(str(r.status_code), t0, r.text)
         reply = r.json().get("reply")
-        if reply != f"Echo: {text}":
+        if self._bad_reply(reply):
             return self._fail("bad_reply", t0, repr(reply))
         return Turn(True, "200", _since(t0))
 
     async def chat_stream(self, user: User, text: str) -> Turn:
         """A streamed turn, timed to its first `token` event and to its end."""
         t0 = time.perf_counter()
-        url = f"{API}/sessions/{user.session_id}/chat/stream"
         first: float | None = None
         event = end = detail = ""
         tokens: list[str] = []
+        url = self._url(user, True)
         try:
             async with self.http.stream("POST", url, json={"message": text}, headers=user.headers) as r:
                 if r.status_code != 200:
@@ -95,6 +165,6 @@ class Client:
             return self._fail(type(exc).__name__, t0, str(exc))
         if end != "done" or first is None:
             return self._fail(f"stream_{end or 'cut'}", t0, detail)
-        if "".join(tokens) != f"Echo: {text}":
+        if self._bad_reply("".join(tokens)):
             return self._fail("bad_reply", t0, repr("".join(tokens)))
         return Turn(True, "200", _since(t0), (first - t0) * 1000)

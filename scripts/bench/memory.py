@@ -1,10 +1,11 @@
-"""Memory phases: retrieval at scale (in this process, on the app's database) and per-turn cost on/off."""
+"""Memory phases: retrieval at scale, in this process on the app's database; clearing the job queue."""
 
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -34,18 +35,22 @@ FROM generate_series(1, %(n)s) g RETURNING id
 _FILL = """
 INSERT INTO memories (id, vector, payload)
 SELECT gen_random_uuid(),
-       (SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE g > 0)::vector,
+       (SELECT array_agg(random() - 0.5) FROM generate_series(1, %(dims)s) WHERE g > 0)::vector,
        jsonb_build_object('data', 'Bench memory ' || g || ': the user mentioned something worth keeping',
                           'user_id', %(u)s::text, 'created_at', now()::text, 'updated_at', now()::text)
 FROM generate_series(1, %(n)s) g
 """
+
+_DIMS = (
+    "SELECT atttypmod AS dims FROM pg_attribute WHERE attrelid = 'memories'::regclass AND attname = 'vector'"
+)
 
 
 async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -> dict[str, Any]:
     """Recall latency for one user holding `per_user` memories among `per_user * users` in the table."""
     dsn = f"postgresql://postgres:@/postgres?host={data_dir / 'pgdata'}"
     settings = load_settings(database_url=dsn, data_dir=data_dir)
-    pool = AsyncConnectionPool(
+    pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
         dsn, min_size=1, max_size=4, open=False, kwargs={"autocommit": True, "row_factory": dict_row}
     )
     await pool.open()
@@ -57,15 +62,17 @@ async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -
                     await conn.execute(_USERS, {"tag": uuid.uuid4().hex[:8], "n": users})
                 ).fetchall()
             ]
+            # The embedder's width, as the app created the table (pgvector keeps it as the type modifier).
+            dims = (await (await conn.execute(_DIMS)).fetchone() or {}).get("dims")
             t0 = time.perf_counter()
             for user_id in ids:
-                await conn.execute(_FILL, {"u": str(user_id), "n": per_user})
+                await conn.execute(_FILL, {"u": str(user_id), "n": per_user, "dims": dims})
             await conn.execute("ANALYZE memories")
             fill_s = time.perf_counter() - t0
             total = (await (await conn.execute("SELECT count(*) AS n FROM memories")).fetchone() or {}).get(
                 "n"
             )
-        store = await open_memory(settings, dsn=dsn, pool=pool)
+        store = await open_memory(settings, dsn=dsn, pool=cast(AsyncConnectionPool, pool))
         try:
             target = ids[0]
             vectors = [await store.embed_query(q) for q in QUERIES]
@@ -91,9 +98,17 @@ async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -
         await pool.close()
     return {
         "per_user": per_user,
+        "dims": dims,
         "table_rows": total,
         "fill_s": fill_s,
         "recall_ms": summary(recall_ms),
         "embed_ms": summary(embed_ms),
         "sql_ms": summary(sql_ms),
     }
+
+
+async def purge_jobs(data_dir: Path) -> int:
+    """Memory jobs a configuration left queued: gone, so that the next one does not run (and pay) them."""
+    dsn = f"postgresql://postgres:@/postgres?host={data_dir / 'pgdata'}"
+    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        return (await conn.execute("DELETE FROM memory_job")).rowcount

@@ -1,8 +1,10 @@
-"""The fake LLM and the app as subprocesses on loopback, started in order and always stopped."""
+"""The fake LLM and one server at a time (the app, or the floor) as subprocesses on loopback, pinned to
+their cores, started in order and always stopped."""
 
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -10,17 +12,67 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import httpx
 
 from app.config import RATE_LIMIT_NAMES
+from scripts.bench.probe import postmaster_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # Settings that would point the app elsewhere than the fake LLM and its own embedded database.
-_DROP_ENV = {"DATABASE_URL", "LLM_API_KEY", "OPENAI_API_KEY", "LLM_FALLBACK_MODELS"}
+_DROP_ENV = {
+    "DATABASE_URL",
+    "LLM_API_KEY",
+    "OPENAI_API_KEY",
+    "LLM_FALLBACK_MODELS",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
+_DROP_PREFIXES = ("LANGFUSE_", "MEMORY_", "RATE_LIMIT_", "QUOTA_", "WEB_CONCURRENCY", "JWT_", "BCRYPT_")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One thing to measure: `kind` is "app" (uvicorn), "gunicorn" (the app) or "floor"."""
+
+    name: str
+    label: str
+    kind: str
+    env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+
+    @property
+    def app(self) -> bool:
+        return self.kind != "floor"
+
+    @property
+    def memory(self) -> bool:
+        return self.app and self.env.get("MEMORY_ENABLED") != "false"
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """The server on one core, the load generator and the fake LLM on another (2+ CPUs only)."""
+
+    server: frozenset[int] | None
+    load: frozenset[int] | None
+    both: frozenset[int] | None
+
+    @classmethod
+    def choose(cls) -> "Pinning":
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls(None, None, None)
+        return cls(frozenset(cpus[:1]), frozenset(cpus[1:2]), frozenset(cpus[:2]))
+
+    def describe(self) -> str:
+        if self.server is None or self.load is None:
+            return "unpinned (fewer than 2 CPUs)"
+        return f"server on CPU {min(self.server)}; load generator and fake LLM on CPU {min(self.load)}"
 
 
 def free_port() -> int:
@@ -29,10 +81,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: it gets SIGTERM if the benchmark dies, even by SIGKILL.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _before_exec(cpus: frozenset[int] | None) -> Callable[[], None]:
+    def setup() -> None:
+        # It gets SIGTERM if the benchmark dies, even by SIGKILL; its children inherit the cores.
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -43,46 +100,49 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 class Services:
-    """Starts the fake LLM, then the app; stop() is safe to call at any point, and more than once."""
+    """Starts the fake LLM, then servers one after another; stop() is safe at any point, and twice."""
 
-    def __init__(self, latency_ms: float, token_delay_ms: float) -> None:
-        self.latency_ms = latency_ms
-        self.token_delay_ms = token_delay_ms
+    def __init__(self, latency_ms: float, token_delay_ms: float, reply_words: int) -> None:
+        self.fake_args = ["--latency-ms", str(latency_ms), "--token-delay-ms", str(token_delay_ms)]
+        self.fake_args += ["--reply-words", str(reply_words)]
+        self.pinning = Pinning.choose()
         self.tmp = Path(tempfile.mkdtemp(prefix="agent-bench-", dir="/tmp"))
         self.data_dir = self.tmp / "data"
-        self.app_log = self.tmp / "app.log"
+        self.jwt_secret = secrets.token_urlsafe(48)  # production refuses a weak one; one per run
         self.llm_url = ""
-        self.app_url = ""
+        self.url = ""
         self.llm: subprocess.Popen[bytes] | None = None
-        self.app: subprocess.Popen[bytes] | None = None
-        self.startup_s: float | None = None
+        self.server: subprocess.Popen[bytes] | None = None
+        self.log = self.tmp / "server.log"
         self._logs: list[IO[bytes]] = []
 
-    def start(self) -> None:
-        env = self._base_env()
+    def pin_benchmark(self) -> None:
+        """The load generator's core: call before any thread starts, as threads inherit it."""
+        if self.pinning.load:
+            os.sched_setaffinity(0, self.pinning.load)
 
+    def start_fake(self) -> None:
         port = free_port()
         self.llm_url = f"http://{HOST}:{port}/v1"
-        fake = ["-m", "tests.fake_llm", "--port", str(port), "--latency-ms", str(self.latency_ms)]
-        fake += ["--token-delay-ms", str(self.token_delay_ms)]
-        self.llm = self._spawn([sys.executable, *fake], env, self.tmp / "fake_llm.log")
+        argv = [sys.executable, "-m", "tests.fake_llm", "--port", str(port), *self.fake_args]
+        self.llm = self._spawn(argv, self._base_env(), self.tmp / "fake_llm.log", self.pinning.load)
         self._wait_ready(f"{self.llm_url}/models", self.llm, self.tmp / "fake_llm.log", 20.0)
 
-        self.start_app()
-
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.lower().endswith("_proxy")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _DROP_ENV and not k.startswith(_DROP_PREFIXES) and not k.lower().endswith("_proxy")
+        }
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def start_app(self, **extra_env: str) -> None:
-        """Start the app (again, after stop_app) with these settings on top of the benchmark's."""
-        env = self._base_env()
-        port = free_port()
-        self.app_url = f"http://{HOST}:{port}"
-        env |= {
-            "APP_ENV": "test",
-            "BCRYPT_ROUNDS": "4",
+    def _app_env(self, port: int) -> dict[str, str]:
+        return {
+            "APP_ENV": "production",
+            "JWT_SECRET_KEY": self.jwt_secret,
+            "HOST": HOST,
+            "PORT": str(port),
             "DATA_DIR": str(self.data_dir),
             "LLM_BASE_URL": self.llm_url,
             "LLM_MODEL": "fake-model",
@@ -92,45 +152,67 @@ class Services:
             "LOGIN_IP_MAX_FAILURES": "1000000",
             "QUOTA_MESSAGES_PER_DAY": "1000000000",
             "QUOTA_TOKENS_PER_DAY": "1000000000000",
-            **extra_env,
         }
-        uvicorn = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST, "--port", str(port)]
-        uvicorn.append("--no-access-log")  # as scripts/run.py: the app logs each request itself
+
+    def start_server(self, server: Server) -> float:
+        """Start it (after stop_server) and wait until it answers; the seconds that took."""
+        port = free_port()
+        self.url = f"http://{HOST}:{port}"
+        env = self._base_env()
+        cpus = self.pinning.both if server.workers > 1 else self.pinning.server
+        if server.kind == "floor":
+            env |= {"FLOOR_LLM_URL": self.llm_url}
+            argv = ["-m", "uvicorn", "scripts.bench.floor:create_app", "--factory"]
+            argv += ["--host", HOST, "--port", str(port), "--no-access-log", "--workers", str(server.workers)]
+        elif server.kind == "gunicorn":
+            # As the image runs it (Dockerfile), with the multiprocess metrics directory compose sets.
+            prom = self.tmp / "prometheus"
+            env |= self._app_env(port) | {"WEB_CONCURRENCY": str(server.workers)}
+            env |= {"PROMETHEUS_MULTIPROC_DIR": str(prom)} | server.env
+            argv = ["-m", "gunicorn", "-c", "app/gunicorn_conf.py", "app.main:create_app()"]
+        else:
+            env |= self._app_env(port) | server.env
+            argv = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST, "--port", str(port)]
+            argv.append("--no-access-log")  # as scripts/run.py: the app logs each request itself
+        self.log = self.tmp / f"{server.name}.log"
         t0 = time.perf_counter()
-        self.app = self._spawn([sys.executable, *uvicorn], env, self.app_log)
-        self._wait_ready(f"{self.app_url}/health", self.app, self.app_log, 180.0)
-        self.startup_s = time.perf_counter() - t0
+        self.server = self._spawn([sys.executable, *argv], env, self.log, cpus)
+        self._wait_ready(f"{self.url}/health", self.server, self.log, 180.0)
+        return time.perf_counter() - t0
 
     def check_alive(self) -> None:
-        for name, proc in (("app", self.app), ("fake LLM", self.llm)):
+        for name, proc in (("server", self.server), ("fake LLM", self.llm)):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"the {name} exited with code {proc.returncode}")
 
-    def stop_app(self) -> None:
-        self._terminate(self.app, 30.0)
+    def stop_server(self) -> None:
+        self._terminate(self.server, 60.0)  # gunicorn gives turns in flight their grace, then 5 s
+        self._stop_orphan_postgres()
 
     @staticmethod
     def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()  # uvicorn shuts down gracefully: the lifespan closes pools and stops postgres
+        proc.terminate()  # a graceful stop: the lifespan closes pools and stops postgres
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the workers too
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
 
     def stop(self, keep_logs: bool) -> None:
-        self._terminate(self.app, 30.0)
+        self.stop_server()
         self._terminate(self.llm, 5.0)
-        self._stop_orphan_postgres()
         for log in self._logs:
             log.close()
         self._logs.clear()
         shutil.rmtree(self.data_dir if keep_logs else self.tmp, ignore_errors=True)
 
-    def _spawn(self, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], env: dict[str, str], log: Path, cpus: frozenset[int] | None
+    ) -> subprocess.Popen[bytes]:
         out = log.open("wb")
         self._logs.append(out)
         return subprocess.Popen(
@@ -141,7 +223,7 @@ class Services:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches only the benchmark, which stops the children in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=_before_exec(cpus),
         )
 
     @staticmethod
@@ -159,12 +241,12 @@ class Services:
 
     def _stop_orphan_postgres(self) -> None:
         """If the app died without stopping its embedded postgres, stop exactly that one."""
+        pid = postmaster_pid(self.data_dir)
         try:
-            pid = int((self.data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
+        except OSError:
             return
-        if str(self.data_dir).encode() not in cmdline:
+        if pid is None or str(self.data_dir).encode() not in cmdline:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)  # postgres "fast" shutdown
