@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     local_model_threads: int | None = Field(default=None, ge=1, le=256)  # None: llama.cpp's choice
 
     # --- agent
+    # Streamed text is passed on at most this often (the first text at once): a token every few
+    # milliseconds costs the server per token, a reader sees no difference. 0: every token as it comes.
+    stream_flush_ms: float = Field(default=30.0, ge=0, le=1000)
     max_message_chars: int = Field(default=8000, ge=1)
     history_max_messages: int = Field(default=20, ge=2)
     history_max_chars: int = Field(default=24000, ge=1000)

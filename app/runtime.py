@@ -16,6 +16,7 @@ from app.agent.checkpointer import CachedPostgresSaver, open_checkpointer
 from app.agent.graph import build_graph
 from app.agent.llm import build_model
 from app.agent.memory import MemoryStore, open_memory
+from app.agent.openai_client import build_client
 from app.agent.tools import default_tools
 from app.agent.tools.memory import memory_tools
 from app.config import Settings
@@ -100,13 +101,14 @@ async def open_runtime(settings: Settings, *, migrate: bool | None = None) -> As
             ),
         )
         memory: MemoryStore | None = None
+        llm_client = build_client(settings)
         try:
             tools = default_tools()
             if settings.memory_enabled:
                 memory = await open_memory(settings, dsn=db.urls.psycopg, pool=db.pool)
                 tools += memory_tools(memory)
             builder = build_graph(
-                build_model(settings, tools),
+                build_model(settings, tools, llm_client),
                 tools,
                 max_messages=settings.history_max_messages,
                 max_chars=settings.history_max_chars,
@@ -123,4 +125,5 @@ async def open_runtime(settings: Settings, *, migrate: bool | None = None) -> As
         finally:
             if memory is not None:
                 await memory.close()
+            await llm_client.close()
             await telemetry.close()  # after the last turn's spans have ended

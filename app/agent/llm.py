@@ -11,7 +11,7 @@ from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 
 from app.agent.local_model import TextToolCallsChatOpenAI
-from app.agent.openai_client import DirectCompletions, build_client
+from app.agent.openai_client import DirectCompletions
 from app.config import Settings
 
 
@@ -34,18 +34,19 @@ def _chat_model(settings: Settings, model: str, client: openai.AsyncOpenAI) -> C
         # every chunk in asyncio.wait_for, a new task per token.
         stream_chunk_timeout=None,
         root_async_client=client,
-        async_client=DirectCompletions(client),
+        async_client=DirectCompletions(client, settings.stream_flush_ms / 1000),
         **kwargs,
     )
 
 
-def build_model(settings: Settings, tools: Sequence[BaseTool]) -> Runnable[LanguageModelInput, BaseMessage]:
+def build_model(
+    settings: Settings, tools: Sequence[BaseTool], client: openai.AsyncOpenAI
+) -> Runnable[LanguageModelInput, BaseMessage]:
     """The primary model with tools bound, falling back in order to each fallback model.
 
     Every fallback gets the same tools bound, and the chain is built once: a fallback serves one
     call and never changes the model used by other requests.
     """
-    client = build_client(settings)
     primary = _chat_model(settings, settings.llm_model, client).bind_tools(tools)
     fallbacks = [
         _chat_model(settings, name, client).bind_tools(tools) for name in settings.llm_fallback_models

@@ -54,5 +54,7 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every model and embedding call at INFO: one line per call, on the turn's path.
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # httpx logs every model and embedding call at INFO: one line per call, on the turn's path. The
+    # OpenAI SDK ships its own copy of httpx under another name.
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

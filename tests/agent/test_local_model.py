@@ -11,6 +11,7 @@ from langchain_openai import ChatOpenAI
 
 from app.agent.llm import build_model
 from app.agent.local_model import TextToolCallsChatOpenAI, may_be_tool_call, parse_tool_calls
+from app.agent.openai_client import build_client
 from app.agent.tools import default_tools
 from tests.api.test_stream import read_events
 from tests.conftest import auth, make_settings, new_session, register, running_app, serve
@@ -167,7 +168,7 @@ async def test_an_answer_that_looks_like_a_call_arrives_whole(fake_llm):
 def test_only_the_setting_selects_the_adapter(fake_llm):
     def primary(**overrides: Any) -> Any:
         settings = make_settings("postgresql://unused", fake_llm, **overrides)
-        return build_model(settings, default_tools()).bound  # type: ignore[attr-defined]
+        return build_model(settings, default_tools(), build_client(settings)).bound  # type: ignore[attr-defined]
 
     assert type(primary()) is ChatOpenAI
     assert type(primary(llm_tool_calls_in_text=True)) is TextToolCallsChatOpenAI

@@ -37,7 +37,8 @@ async def test_stream_sends_tokens_then_the_complete_reply(app, client, user):
     sid = await new_session(client, user)
     events = await stream_chat(app, user, sid, "one two three")
     tokens = [d["content"] for e, d in events if e == "token"]
-    assert len(tokens) >= 3
+    # The first text goes at once; the rest of this instant reply comes merged (STREAM_FLUSH_MS).
+    assert tokens[0] == "Echo:" and len(tokens) >= 2
     assert events[-1][0] == "done"
     assert "".join(tokens) == events[-1][1]["reply"] == "Echo: one two three"
     transcript = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()

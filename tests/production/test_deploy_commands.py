@@ -164,11 +164,22 @@ async def test_compose_migrate_then_app_on_a_managed_database(managed_db, fake_l
     )  # fmt: skip
     assert (app_env["APP_ENV"], app_env["RUN_MIGRATIONS_ON_START"]) == ("production", "false")
     assert app_env["JWT_SECRET_KEY"] == dotenv["JWT_SECRET_KEY"]
-    command = service_command("app", app_env)
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, env=app_env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
+    # Only the worker service consumes memory jobs: the recall below proves it ran them.
+    assert app_env["MEMORY_JOBS_IN_PROCESS"] == "false"
+    worker_env, worker_log = service_env("worker", DATABASE_URL=managed_db.url), tmp_path / "worker.log"
+    procs = []
+    for name, env, path in (("app", app_env, log), ("worker", worker_env, worker_log)):
+        with path.open("wb") as out:
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    *service_command(name, env),
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+            )
+    proc, worker = procs
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             await wait_until_healthy(http, proc, log)
@@ -181,8 +192,12 @@ async def test_compose_migrate_then_app_on_a_managed_database(managed_db, fake_l
         # The default grace (30 s) plus gunicorn's 5; compose's stop_grace_period is longer still.
         took = await stop_on_sigterm(proc, log, within=35)
         report("compose app command: seconds from SIGTERM to exit 0", f"{took:.2f}")
+        await stop_on_sigterm(worker, worker_log, within=20)
     finally:
         await kill_tree(proc)
+        await kill_tree(worker)
     output = log.read_text()
     assert MIGRATED_BY_MASTER not in output, output
     assert "Traceback" not in output, output
+    worker_output = worker_log.read_text()
+    assert "worker.started" in worker_output and "Traceback" not in worker_output, worker_output
