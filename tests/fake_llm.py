@@ -118,8 +118,17 @@ class FakeLLM:
         return [r for r in list(self.requests) if _is_extraction(r)]
 
     # --- lifecycle
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+    def start(self, host: str = "127.0.0.1", port: int = 0, backlog: int | None = None) -> str:
+        """`backlog`: the listen queue, instead of socketserver's 5, for bursts of new connections."""
+        self._server = ThreadingHTTPServer((host, port), _make_handler(self), bind_and_activate=False)
+        if backlog is not None:
+            self._server.request_queue_size = backlog
+        try:
+            self._server.server_bind()
+            self._server.server_activate()
+        except OSError:
+            self._server.server_close()
+            raise
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="fake-llm", daemon=True).start()
         return f"http://{host}:{self._server.server_address[1]}/v1"
@@ -346,11 +355,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--token-delay-ms", type=float, default=0.0)
     parser.add_argument("--reply-words", type=int, default=None, help="plain replies of exactly N words")
+    parser.add_argument("--backlog", type=int, default=None, help="listen queue (socketserver's default: 5)")
     args = parser.parse_args()
     fake = FakeLLM(
         latency=args.latency_ms / 1000, token_delay=args.token_delay_ms / 1000, reply_words=args.reply_words
     )
-    print(fake.start(port=args.port), flush=True)
+    print(fake.start(port=args.port, backlog=args.backlog), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -1,8 +1,10 @@
-"""The fake LLM's reply_words option: plain replies of a fixed length, as slow streamed or not."""
+"""The fake LLM's options for the benchmark: replies of a fixed length, a longer listen queue."""
 
+import http.client
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -84,5 +86,29 @@ def test_off_by_default() -> None:
     try:
         with httpx.Client(base_url=url, timeout=10.0, trust_env=False) as client:
             assert _chat(client, LONG)["choices"][0]["message"]["content"] == f"Echo: {LONG}"
+    finally:
+        fake.stop()
+
+
+def test_a_longer_listen_queue_takes_a_burst_of_new_connections() -> None:
+    fake = FakeLLM(latency=0.05)
+    url = fake.start(backlog=256)
+    try:
+        host, port = url.removeprefix("http://").removesuffix("/v1").split(":")
+
+        def one(i: int) -> str:
+            conn = http.client.HTTPConnection(host, int(port), timeout=10.0)
+            try:
+                body = {"model": "fake-model", "messages": [{"role": "user", "content": f"hello {i}"}]}
+                conn.request("POST", "/v1/chat/completions", json.dumps(body))
+                return str(json.loads(conn.getresponse().read())["choices"][0]["message"]["content"])
+            finally:
+                conn.close()
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            replies = list(pool.map(one, range(40)))
+        assert replies == [f"Echo: hello {i}" for i in range(40)]
+        assert time.perf_counter() - t0 < 0.9  # no connection waited for a dropped SYN to be sent again
     finally:
         fake.stop()
