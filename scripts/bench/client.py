@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -50,13 +51,36 @@ def _since(t0: float) -> float:
 
 
 class Client:
-    """One keep-alive httpx client to the server; keeps the first few failures as samples."""
+    """Keep-alive httpx clients to one server: one for set-up and readings, and one per user, as people
+    have. One client shared by 100 users costs the benchmark a core: httpx's connection pool grows
+    slower with every request waiting in it, and the server would look slower than it is.
+    Keeps the first few failures as samples."""
 
-    def __init__(self, http: httpx.AsyncClient, *, floor: bool, reply_words: int | None) -> None:
-        self.http = http
+    def __init__(
+        self, make_http: Callable[[], httpx.AsyncClient], *, floor: bool, reply_words: int | None
+    ) -> None:
+        self._make_http = make_http
+        self.http = make_http()
+        self._per_user: dict[int, httpx.AsyncClient] = {}
         self.floor = floor
         self.reply_words = reply_words
         self.error_samples: list[str] = []
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for http in [self.http, *self._per_user.values()]:
+            await http.aclose()
+
+    async def connect(self, users: list[User]) -> None:
+        """Each user's client made and connected, before anything is timed."""
+        await asyncio.gather(*(self._http(u).get("/health") for u in users))
+
+    def _http(self, user: User) -> httpx.AsyncClient:
+        if user.index not in self._per_user:
+            self._per_user[user.index] = self._make_http()
+        return self._per_user[user.index]
 
     # --- accounts (the app only; the floor's users are just message sequences)
     async def new_users(self, count: int, start: int = 0) -> list[User]:
@@ -131,7 +155,9 @@ class Client:
     async def chat(self, user: User, text: str) -> Turn:
         t0 = time.perf_counter()
         try:
-            r = await self.http.post(self._url(user, False), json={"message": text}, headers=user.headers)
+            r = await self._http(user).post(
+                self._url(user, False), json={"message": text}, headers=user.headers
+            )
         except httpx.HTTPError as exc:
             return self._fail(type(exc).__name__, t0, str(exc))
         if r.status_code != 200:
@@ -149,7 +175,9 @@ class Client:
         tokens: list[str] = []
         url = self._url(user, True)
         try:
-            async with self.http.stream("POST", url, json={"message": text}, headers=user.headers) as r:
+            async with self._http(user).stream(
+                "POST", url, json={"message": text}, headers=user.headers
+            ) as r:
                 if r.status_code != 200:
                     return self._fail(str(r.status_code), t0, (await r.aread()).decode(errors="replace"))
                 async for line in r.aiter_lines():

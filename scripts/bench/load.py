@@ -142,7 +142,8 @@ async def concurrent(client: Client, users: list[User], plan: Plan, probe: Probe
     # Bounded by count as well as time: no turn is faster than the fake's own time.
     max_turns = int(plan.level_seconds * 1000 / plan.call_ms) + 2
     turns: list[Turn] = []
-    jobs0, cpu0 = await probe.jobs(), probe.cpu()
+    await client.connect(users)
+    jobs0, cpu0, load0 = await probe.jobs(), probe.cpu(), probe.load_cpu()
     t0 = time.perf_counter()
     stop_at = t0 + plan.level_seconds
 
@@ -154,10 +155,15 @@ async def concurrent(client: Client, users: list[User], plan: Plan, probe: Probe
 
     await asyncio.gather(*(chat_until_stop(u, k) for k, u in enumerate(users)))
     elapsed = time.perf_counter() - t0
+    busy = {
+        "server": (probe.cpu().server_s - cpu0.server_s) / elapsed,
+        "load": (probe.load_cpu() - load0) / elapsed,
+    }
     ok = _ok(turns)
     settled = await probe.settle(jobs0, len(ok), plan.backlog_s)
     cpu1 = probe.cpu()
     return {
+        "busy_cores": busy,  # while the users chatted: near 1 on one core is saturated
         "users": len(users),
         "turns": len(turns),
         "errors": len(turns) - len(ok),
@@ -203,6 +209,7 @@ async def soak(client: Client, users: list[User], plan: Plan, probe: Probe) -> d
         await probe.settle(jobs0, len(_ok(out)), plan.backlog_s)
         return out
 
+    await client.connect(users)
     await rounds(max(2, plan.soak_turns // len(users) // 10))
     start = memory_and_threads(probe.server_pid)
     t0 = time.perf_counter()

@@ -44,9 +44,16 @@ class Probe:
     """Readings of one running server; `http` reaches its /metrics (None for the floor, which has none)."""
 
     def __init__(
-        self, server_pid: int, *, http: httpx.AsyncClient | None, data_dir: Path | None, memory: bool
+        self,
+        server_pid: int,
+        *,
+        http: httpx.AsyncClient | None,
+        data_dir: Path | None,
+        memory: bool,
+        fake_pid: int | None = None,
     ) -> None:
         self.server_pid = server_pid
+        self.fake_pid = fake_pid
         self.http = http
         self.data_dir = data_dir
         self.memory = memory
@@ -54,6 +61,10 @@ class Probe:
     def cpu(self) -> Cpu:
         pg = postmaster_pid(self.data_dir)
         return Cpu(tree_cpu([self.server_pid], skip_comm="postgres"), tree_cpu([pg]) if pg else None)
+
+    def load_cpu(self) -> float:
+        """CPU seconds of the load side: this process and the fake LLM (their own core, when pinned)."""
+        return time.process_time() + (tree_cpu([self.fake_pid]) if self.fake_pid else 0.0)
 
     async def jobs(self) -> Jobs | None:
         if self.http is None:

@@ -141,6 +141,13 @@ def _rows(plan: load.Plan) -> list[tuple[str, Cell, str]]:
 
         return cell
 
+    def busy(n: int) -> Cell:
+        def cell(d: dict[str, Any], f: dict[str, Any]) -> Any:
+            b = _get(d, f"users_{n}", "busy_cores") or {}
+            return None if not b else f"{b['server']:.2f} / {b['load']:.2f}"
+
+        return cell
+
     def vs_floor(*keys: str) -> Cell:
         return lambda d, f: _ratio(_get(d, *keys), _get(f, *keys))
 
@@ -164,6 +171,7 @@ def _rows(plan: load.Plan) -> list[tuple[str, Cell, str]]:
     top = max(plan.levels)
     rows += [
         (f"server CPU per turn at {top} users", phase(f"users_{top}", "server_cpu_ms"), " ms"),
+        *[(f"  cores busy at {n} users: server / load", busy(n), "") for n in plan.levels[-2:]],
         (f"  memory jobs drained after {top} users in", phase(f"users_{top}", "drain_s"), " s"),
         *[
             (f"throughput / floor, {n} users", vs_floor(f"users_{n}", "turns_per_s"), "x")

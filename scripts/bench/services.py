@@ -104,7 +104,9 @@ class Services:
 
     def __init__(self, latency_ms: float, token_delay_ms: float, reply_words: int) -> None:
         self.fake_args = ["--latency-ms", str(latency_ms), "--token-delay-ms", str(token_delay_ms)]
-        self.fake_args += ["--reply-words", str(reply_words)]
+        # A burst of new connections (50 users at once) overflows socketserver's listen queue of 5:
+        # the dropped SYNs come back 1 s, 3 s, 7 s later, as if the server under test were slow.
+        self.fake_args += ["--reply-words", str(reply_words), "--backlog", "1024"]
         self.pinning = Pinning.choose()
         self.tmp = Path(tempfile.mkdtemp(prefix="agent-bench-", dir="/tmp"))
         self.data_dir = self.tmp / "data"
