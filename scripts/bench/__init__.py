@@ -7,8 +7,9 @@ as the stream), then one server after another, and always stops them:
 - the app in its production configuration (APP_ENV=production, embedded PostgreSQL, memory on with the
   in-process embedder and LLM extraction, limits on with ceilings never reached, bcrypt at 12 rounds),
   then with extraction off, memory off, and a remote embedder;
-- with two CPUs or more, these run on one CPU and the benchmark and the fake on another; then the app
-  under gunicorn with 2 workers and the floor with 2 workers, on both CPUs.
+- with two CPUs or more, these run on one CPU and the benchmark and the fake on another; then, on both
+  CPUs, the app as docker-compose.yml runs it (gunicorn, 2 workers, memory jobs in one
+  `python -m app.worker`) and the floor with 2 workers.
 Overhead is a latency minus the fake's own, measured alone through the OpenAI client. CPU per turn is
 read from /proc for every server process, once the turns' memory jobs have run; the embedded
 PostgreSQL's is shown apart. Targets are judged on the deployed configuration; any miss exits 1.

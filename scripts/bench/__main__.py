@@ -44,7 +44,8 @@ def servers(plan: load.Plan, llm_url: str) -> list[Server]:
     if plan.gunicorn:
         out += [
             Server("floor_x2", "floor x2", "floor", workers=2),
-            Server("gunicorn_x2", "memory on x2", "gunicorn", workers=2),
+            # As docker-compose.yml runs it: extraction in its own process (python -m app.worker).
+            Server("gunicorn_x2", "memory on x2", "gunicorn", workers=2, jobs_worker=True),
         ]
     return out
 
@@ -88,7 +89,7 @@ async def measure(
     app_dir = svc.data_dir if server.app else None
     metrics = client.http if server.app else None
     fake = svc.llm.pid if svc.llm else None
-    probe = Probe(svc.server.pid, http=metrics, data_dir=app_dir, memory=server.memory, fake_pid=fake)
+    probe = Probe(svc.server_pids, http=metrics, data_dir=app_dir, memory=server.memory, fake_pid=fake)
     if server.app:
         if not accounts:
             progress(f"{plan.users} accounts (bcrypt, 12 rounds)")

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import BaseModel
 
 SYSTEM = "You are a helpful assistant."
@@ -37,7 +37,11 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.llm = AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0, timeout=30.0)
+        # The transport the app's client uses (app/agent/openai_client.py): the call costs the same.
+        http = DefaultAioHttpClient()
+        app.state.llm = AsyncOpenAI(
+            base_url=url, api_key="not-needed", max_retries=0, timeout=30.0, http_client=http
+        )
         yield
         await app.state.llm.close()
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from scripts.bench.client import Client, Turn, User
 from scripts.bench.probe import Probe
@@ -80,7 +80,8 @@ def _ok(turns: list[Turn]) -> list[Turn]:
 
 async def calibrate(llm_url: str, plan: Plan) -> dict[str, Any]:
     """The fake LLM alone, through the client stack the app uses (openai + httpx, keep-alive)."""
-    llm = AsyncOpenAI(base_url=llm_url, api_key="not-needed", max_retries=0, timeout=30.0)
+    http = DefaultAioHttpClient()  # as app/agent/openai_client.py
+    llm = AsyncOpenAI(base_url=llm_url, api_key="not-needed", max_retries=0, timeout=30.0, http_client=http)
     plain: list[float] = []
     ttft: list[float] = []
     try:

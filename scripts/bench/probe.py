@@ -21,7 +21,7 @@ _METRICS = {
 
 @dataclass(frozen=True)
 class Cpu:
-    server_s: float  # the server process(es) and their threads: uvicorn, or gunicorn and its workers
+    server_s: float  # the server's processes and threads: uvicorn, or gunicorn, its workers, app.worker
     postgres_s: float | None  # the embedded PostgreSQL's processes; None without one (the floor)
 
 
@@ -45,14 +45,15 @@ class Probe:
 
     def __init__(
         self,
-        server_pid: int,
+        server_pids: list[int],
         *,
         http: httpx.AsyncClient | None,
         data_dir: Path | None,
         memory: bool,
         fake_pid: int | None = None,
     ) -> None:
-        self.server_pid = server_pid
+        self.server_pids = server_pids
+        self.server_pid = server_pids[0]  # the API process: uvicorn, or gunicorn's master
         self.fake_pid = fake_pid
         self.http = http
         self.data_dir = data_dir
@@ -60,7 +61,7 @@ class Probe:
 
     def cpu(self) -> Cpu:
         pg = postmaster_pid(self.data_dir)
-        return Cpu(tree_cpu([self.server_pid], skip_comm="postgres"), tree_cpu([pg]) if pg else None)
+        return Cpu(tree_cpu(self.server_pids, skip_comm="postgres"), tree_cpu([pg]) if pg else None)
 
     def load_cpu(self) -> float:
         """CPU seconds of the load side: this process and the fake LLM (their own core, when pinned)."""

@@ -255,8 +255,9 @@ def render(res: dict[str, Any], plan: load.Plan, checks: list[dict[str, Any]]) -
             [
                 "",
                 "-- 2 workers each on both CPUs, which the load generator and the fake LLM share:",
-                "   memory on under gunicorn -c app/gunicorn_conf.py (as the image runs it), the floor under"
-                " uvicorn --workers 2",
+                "   memory on as docker-compose.yml runs it: gunicorn -c app/gunicorn_conf.py, the memory",
+                "   jobs in one python -m app.worker (MEMORY_JOBS_IN_PROCESS=false; its CPU counts);"
+                " the floor: uvicorn --workers 2",
             ]
         )
         _table(res, plan, GUNICORN, "floor_x2", out)

@@ -44,6 +44,7 @@ class Server:
     kind: str
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
+    jobs_worker: bool = False  # memory jobs in a `python -m app.worker` process, not in the API's
 
     @property
     def app(self) -> bool:
@@ -115,6 +116,7 @@ class Services:
         self.url = ""
         self.llm: subprocess.Popen[bytes] | None = None
         self.server: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
         self.log = self.tmp / "server.log"
         self._logs: list[IO[bytes]] = []
 
@@ -176,19 +178,31 @@ class Services:
             env |= self._app_env(port) | server.env
             argv = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST, "--port", str(port)]
             argv.append("--no-access-log")  # as scripts/run.py: the app logs each request itself
+        if server.jobs_worker:
+            env["MEMORY_JOBS_IN_PROCESS"] = "false"
         self.log = self.tmp / f"{server.name}.log"
         t0 = time.perf_counter()
         self.server = self._spawn([sys.executable, *argv], env, self.log, cpus)
         self._wait_ready(f"{self.url}/health", self.server, self.log, 180.0)
+        if server.jobs_worker:  # after gunicorn, which empties the metrics directory they share
+            log = self.tmp / f"{server.name}-worker.log"
+            self.worker = self._spawn([sys.executable, "-m", "app.worker"], env, log, cpus)
+            self._wait_logged("worker.started", self.worker, log, 120.0)
         return time.perf_counter() - t0
 
+    @property
+    def server_pids(self) -> list[int]:
+        return [p.pid for p in (self.server, self.worker) if p is not None]
+
     def check_alive(self) -> None:
-        for name, proc in (("server", self.server), ("fake LLM", self.llm)):
+        for name, proc in (("server", self.server), ("memory worker", self.worker), ("fake LLM", self.llm)):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"the {name} exited with code {proc.returncode}")
 
     def stop_server(self) -> None:
+        self._terminate(self.worker, 30.0)
         self._terminate(self.server, 60.0)  # gunicorn gives turns in flight their grace, then 5 s
+        self.worker = None
         self._stop_orphan_postgres()
 
     @staticmethod
@@ -240,6 +254,17 @@ class Services:
                         return
                 time.sleep(0.2)
         raise RuntimeError(f"{url} not ready after {limit_s:.0f} s; {log}:\n{tail(log)}")
+
+    @staticmethod
+    def _wait_logged(text: str, proc: subprocess.Popen[bytes], log: Path, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{log.stem} exited with {proc.returncode}; {log}:\n{tail(log)}")
+            if text in log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{log.stem} did not log {text!r} in {limit_s:.0f} s; {log}:\n{tail(log)}")
 
     def _stop_orphan_postgres(self) -> None:
         """If the app died without stopping its embedded postgres, stop exactly that one."""
