@@ -171,7 +171,7 @@ def _rows(plan: load.Plan) -> list[tuple[str, Cell, str]]:
     top = max(plan.levels)
     rows += [
         (f"server CPU per turn at {top} users", phase(f"users_{top}", "server_cpu_ms"), " ms"),
-        *[(f"  cores busy at {n} users: server / load", busy(n), "") for n in plan.levels[-2:]],
+        *[(f"  cores busy at {n} users: server+PG / load", busy(n), "") for n in plan.levels[-2:]],
         (f"  memory jobs drained after {top} users in", phase(f"users_{top}", "drain_s"), " s"),
         *[
             (f"throughput / floor, {n} users", vs_floor(f"users_{n}", "turns_per_s"), "x")
