@@ -105,7 +105,7 @@ async def open_runtime(settings: Settings, *, migrate: bool | None = None) -> As
         try:
             tools = default_tools()
             if settings.memory_enabled:
-                memory = await open_memory(settings, dsn=db.urls.psycopg, pool=db.pool)
+                memory = await open_memory(settings, dsn=db.urls.psycopg, pool=db.pool, client=llm_client)
                 tools += memory_tools(memory)
             builder = build_graph(
                 build_model(settings, tools, llm_client),

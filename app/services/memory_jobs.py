@@ -27,7 +27,11 @@ def backoff(attempts: int) -> timedelta:
 
 
 class MemoryJobs:
-    """The consumer of one process: started and stopped by its owner, with a drain at stop."""
+    """The consumer of one process: started and stopped by its owner, with a drain at stop.
+
+    One loop claims, and only while a slot is free; each claimed job runs in a task of its own. A
+    queued job costs one claim statement, not one per slot: woken slots would all race for it.
+    """
 
     def __init__(self, rt: Runtime) -> None:
         if rt.memory is None:
@@ -40,13 +44,16 @@ class MemoryJobs:
         self._claim_for = timedelta(seconds=s.lease_ttl_seconds)
         self._claimed: set[int] = set()
         self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._free = asyncio.Semaphore(s.memory_workers)
+        self._tasks: list[asyncio.Task[None]] = []  # the claiming loop and the reporter
+        self._running: set[asyncio.Task[None]] = set()
         self._busy = 0
 
     def start(self) -> None:
-        slots = self._rt.settings.memory_workers
-        self._tasks = [asyncio.create_task(self._slot(), name=f"memory-job-{i}") for i in range(slots)]
-        self._tasks.append(asyncio.create_task(self._report(), name="memory-job-stats"))
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="memory-job-claims"),
+            asyncio.create_task(self._report(), name="memory-job-stats"),
+        ]
 
     async def stop(self) -> None:
         """Let jobs in progress finish within MEMORY_DRAIN_TIMEOUT; the rest go back to the queue."""
@@ -54,7 +61,12 @@ class MemoryJobs:
         self._rt.jobs_wake.set()
         if not self._tasks:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._rt.settings.memory_drain_timeout
         _, pending = await asyncio.wait(self._tasks, timeout=self._rt.settings.memory_drain_timeout)
+        if self._running:  # no new job starts once the claiming loop has ended
+            _, late = await asyncio.wait(self._running, timeout=max(0.0, deadline - loop.time()))
+            pending |= late
         for task in pending:
             task.cancel()
         for task in pending:
@@ -76,24 +88,36 @@ class MemoryJobs:
             await asyncio.sleep(0.02)
         raise TimeoutError("memory jobs still running after the timeout")
 
-    async def _slot(self) -> None:
+    async def _claim_loop(self) -> None:
         wake = self._rt.jobs_wake
         poll = self._rt.settings.memory_job_poll_seconds
         while not self._stopping.is_set():
+            await self._free.acquire()
             wake.clear()
             self._busy += 1  # from the claim on, so that idle() never sees a claimed job as done
+            job = None
             try:
-                job = await self._claim()
-                if job is not None:
-                    await self._run(job)
+                if not self._stopping.is_set():
+                    job = await self._claim()
             except Exception as exc:  # boundary: an outage must not end the consumer
                 log.warning("memory.job_claim_failed", error_type=type(exc).__name__)
-                job = None
-            finally:
-                self._busy -= 1
             if job is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), poll)
+                self._busy -= 1
+                self._free.release()
+                if not self._stopping.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), poll)
+                continue
+            task = asyncio.create_task(self._run_in_slot(job), name=f"memory-job-{job.id}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_in_slot(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        finally:
+            self._busy -= 1
+            self._free.release()
 
     async def _claim(self) -> Job | None:
         async with self._rt.db.pool.connection() as conn:

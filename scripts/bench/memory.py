@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.agent.memory import open_memory
+from app.agent.openai_client import build_client
 from app.config import load_settings
 from app.repositories import memories as memories_repo
 from scripts.bench.stats import summary
@@ -72,7 +73,8 @@ async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -
             total = (await (await conn.execute("SELECT count(*) AS n FROM memories")).fetchone() or {}).get(
                 "n"
             )
-        store = await open_memory(settings, dsn=dsn, pool=cast(AsyncConnectionPool, pool))
+        client = build_client(settings)
+        store = await open_memory(settings, dsn=dsn, pool=cast(AsyncConnectionPool, pool), client=client)
         try:
             target = ids[0]
             vectors = [await store.embed_query(q) for q in QUERIES]
@@ -92,6 +94,7 @@ async def retrieval(data_dir: Path, *, per_user: int, users: int, rounds: int) -
                 sql_ms.append((time.perf_counter() - t0) * 1000)
         finally:
             await store.close()
+            await client.close()
         async with pool.connection() as conn:  # leave the app's database as it was
             await conn.execute('DELETE FROM "user" WHERE id = ANY(%s)', (ids,))
     finally:

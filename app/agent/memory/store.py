@@ -7,9 +7,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import openai
 import structlog
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from app.agent.memory.llm import LoopLLM
+from app.agent.openai_client import DirectCompletions
 from app.config import Settings, export_for_mem0
 from app.observability import metrics
 from app.repositories import memories as memories_repo
@@ -115,6 +118,7 @@ class MemoryStore:
             await asyncio.get_running_loop().run_in_executor(self._background, add)
 
     async def close(self) -> None:
+        self._mem0.llm.close()  # before the executors: a job thread may be waiting on the model
         for executor in (self._foreground, self._background):
             executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self._sync_pool.close)
@@ -183,7 +187,7 @@ def _check_dims(embedder: Any, dims: int) -> None:
         )
 
 
-def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -> Any:
+def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int, llm: Any) -> Any:
     from mem0 import Memory
     from mem0.configs.base import MemoryConfig
 
@@ -196,20 +200,31 @@ def _build_mem0(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) -
     else:
         _check_dims(memory.embedding_model, dims)
     memory.db = PostgresHistory(sync_pool, settings.memory_collection)
+    memory.llm = llm
     return memory
 
 
-async def open_memory(settings: Settings, *, dsn: str, pool: AsyncConnectionPool) -> MemoryStore:
+async def open_memory(
+    settings: Settings, *, dsn: str, pool: AsyncConnectionPool, client: openai.AsyncOpenAI
+) -> MemoryStore:
     export_for_mem0(settings)
     embedder, dims = _embedder_signature(settings)
     async with pool.connection() as conn:
         await memories_repo.ensure_table(conn, settings.memory_collection, dims=dims, embedder=embedder)
+    # Autocommit: mem0 runs one statement at a time, and a BEGIN and a COMMIT around each would be two
+    # more round trips.
     sync_pool: ConnectionPool[Any] = ConnectionPool(
-        dsn, min_size=1, max_size=settings.memory_workers + 2, open=False, name="memory"
+        dsn,
+        min_size=1,
+        max_size=settings.memory_workers + 2,
+        open=False,
+        name="memory",
+        kwargs={"autocommit": True},
     )
     await asyncio.to_thread(sync_pool.open, wait=True, timeout=30)
     try:
-        mem0 = await asyncio.to_thread(_build_mem0, settings, sync_pool, dims)
+        llm = LoopLLM(DirectCompletions(client), asyncio.get_running_loop(), settings)
+        mem0 = await asyncio.to_thread(_build_mem0, settings, sync_pool, dims, llm)
     except BaseException:
         await asyncio.to_thread(sync_pool.close)
         raise
