@@ -12,12 +12,15 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+# Takes the oldest ready job and says whether another is ready, so that a consumer that emptied the
+# queue waits to be woken instead of asking again. The second row is only looked at, never claimed.
 _CLAIM = """
+WITH ready AS (
+    SELECT id, run_after FROM memory_job WHERE failed_at IS NULL AND run_after <= now()
+    ORDER BY run_after, id LIMIT 2 FOR UPDATE SKIP LOCKED)
 UPDATE memory_job SET attempts = attempts + 1, run_after = now() + %(claim)s
-WHERE id = (
-    SELECT id FROM memory_job WHERE failed_at IS NULL AND run_after <= now()
-    ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id, user_id, session_id, text, attempts
+WHERE id = (SELECT id FROM ready ORDER BY run_after, id LIMIT 1)
+RETURNING id, user_id, session_id, text, attempts, (SELECT count(*) FROM ready) > 1 AS more
 """
 
 _RETRY = """
@@ -42,6 +45,7 @@ class Job:
     session_id: uuid.UUID
     text: str
     attempts: int
+    more: bool = False  # another job was ready when this one was claimed
 
 
 @dataclass(frozen=True)

@@ -104,13 +104,15 @@ class MemoryJobs:
             if job is None:
                 self._busy -= 1
                 self._free.release()
-                if not self._stopping.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), poll)
-                continue
-            task = asyncio.create_task(self._run_in_slot(job), name=f"memory-job-{job.id}")
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            else:
+                task = asyncio.create_task(self._run_in_slot(job), name=f"memory-job-{job.id}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            if (job is None or not job.more) and not self._stopping.is_set():
+                # Nothing else is ready: the next job wakes us (this process's turns), or the poll
+                # finds it (other processes' turns, retries coming due).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll)
 
     async def _run_in_slot(self, job: Job) -> None:
         try:

@@ -36,6 +36,18 @@ SELECT role, content, name, created_at FROM (
 
 _KEEP_MESSAGES = 10  # as many as mem0 shows its extraction prompt
 
+# One round trip: the new messages in, and the user's older ones beyond the last few out. The DELETE
+# sees the table as it was before the INSERT, hence `keep` is the number of older ones to keep.
+_SAVE_MESSAGES = """
+WITH added AS (
+    INSERT INTO memory_message (user_id, role, content, name)
+    SELECT %(user)s, role, content, name
+    FROM unnest(%(roles)s::text[], %(contents)s::text[], %(names)s::text[]) AS m(role, content, name)
+)
+DELETE FROM memory_message WHERE user_id = %(user)s AND id NOT IN (
+    SELECT id FROM memory_message WHERE user_id = %(user)s ORDER BY id DESC LIMIT %(keep)s)
+"""
+
 
 def _user_of(session_scope: str) -> str | None:
     """mem0's scope is "user_id=<id>[&run_id=...]"; memories here are always per user."""
@@ -110,17 +122,15 @@ class PostgresHistory:
         user_id = _user_of(session_scope)
         if not messages or user_id is None:
             return
-        with self._pool.connection() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO memory_message (user_id, role, content, name) VALUES (%s, %s, %s, %s)",
-                [(user_id, m.get("role"), m.get("content"), m.get("name")) for m in messages],
-            )
-            cur.execute(
-                "DELETE FROM memory_message WHERE user_id = %s AND id < ("
-                " SELECT min(id) FROM (SELECT id FROM memory_message WHERE user_id = %s"
-                " ORDER BY id DESC LIMIT %s) keep)",
-                (user_id, user_id, _KEEP_MESSAGES),
-            )
+        rows = {
+            "user": user_id,
+            "roles": [m.get("role") for m in messages],
+            "contents": [m.get("content") for m in messages],
+            "names": [m.get("name") for m in messages],
+            "keep": max(0, _KEEP_MESSAGES - len(messages)),
+        }
+        with self._pool.connection() as conn:
+            conn.execute(_SAVE_MESSAGES, rows)
 
     def get_last_messages(self, session_scope: str, limit: int = 10) -> list[dict[str, Any]]:
         user_id = _user_of(session_scope)
