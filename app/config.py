@@ -234,6 +234,11 @@ class Settings(BaseSettings):
         return rate
 
     @property
+    def llm_call_limit(self) -> float:
+        """Seconds one model call can take at most, its retries included (each attempt has its timeout)."""
+        return self.llm_request_timeout * (self.llm_max_retries + 1)
+
+    @property
     def llm_configured(self) -> bool:
         return self.llm_base_url is not None or self.llm_api_key is not None
 

@@ -68,9 +68,15 @@ async def create_user(rt: Runtime, run_id: str, case_id: str) -> EvalUser:
     return EvalUser(user.id, tokens.decode(pair.access_token, rt.settings, kind=tokens.ACCESS))
 
 
+def _extraction_bound(rt: Runtime) -> float:
+    """How long the memory jobs of a case may take: a slow local model reads mem0's 8k-token prompt
+    for minutes, and the wait ends as soon as they are done anyway."""
+    return rt.settings.llm_call_limit + 30.0
+
+
 async def delete_user(rt: Runtime, user_id: uuid.UUID) -> None:
     if rt.memory_jobs is not None:
-        await rt.memory_jobs.idle()  # no extraction may land after the user is gone
+        await rt.memory_jobs.idle(_extraction_bound(rt))  # no extraction may land after the user is gone
     async with rt.db.sessions() as session:
         await auth.delete_account(session, user_id=user_id, lease_ttl=rt.lease_ttl)
         await session.commit()
@@ -165,7 +171,7 @@ async def run_case(rt: Runtime, case: Case, *, run_id: str, on_turn: Callable[[]
                 if previous is not None and turn.session != previous and rt.memory_jobs is not None:
                     # Memories are extracted after each reply, in the background: a new session must
                     # find what the earlier ones said, as it would for a user coming back later.
-                    await rt.memory_jobs.idle()
+                    await rt.memory_jobs.idle(_extraction_bound(rt))
             except Exception as exc:
                 log.warning("evals.session_failed", case_id=case.id, turn=index, exc_info=exc)
                 record.error = f"could not open the session: {type(exc).__name__}: {exc}"

@@ -330,3 +330,8 @@ def test_the_test_settings_ignore_settings_the_shell_had_set():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["5", "None", "False", "postgresql://u:p@tests/t"]
+
+
+def test_a_model_call_is_bounded_by_its_timeout_for_every_attempt():
+    settings = Settings(_env_file=None, llm_request_timeout=300, llm_max_retries=2)  # type: ignore[call-arg]
+    assert settings.llm_call_limit == 900  # the bound memory extraction and the evals wait for

@@ -22,7 +22,7 @@ class LoopLLM:
         self._loop = loop
         self._model = settings.memory_llm_model or settings.llm_model
         # The client's own timeout bounds each attempt; this bounds the wait for all of them.
-        self._wait = settings.llm_request_timeout * (settings.llm_max_retries + 1) + 5.0
+        self._wait = settings.llm_call_limit + 5.0
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
         self._closed = False
