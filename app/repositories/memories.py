@@ -118,6 +118,9 @@ class EmbedderMismatchError(RuntimeError):
     pass
 
 
+_INLINE_DIMS = 1536
+
+
 async def ensure_table(conn: AsyncConnection[Any], table: str, *, dims: int, embedder: str) -> None:
     """Create mem0's vector table with our indexes, or check that the existing one fits the embedder.
 
@@ -153,6 +156,17 @@ async def ensure_table(conn: AsyncConnection[Any], table: str, *, dims: int, emb
                 i=sql.Identifier(f"{table}_payload_user_idx"), t=t
             )
         )
+        # Vectors stay in the row. pgvector stores them "external": a row over about 2 kB (512 floats
+        # and the payload) moves its vector to the TOAST table, and an exact scan then fetches every
+        # vector from there, several times slower. Rows that are already out of line stay so until
+        # they are rewritten. Up to 1536 dimensions (6 kB) a row still fits its 8 kB page.
+        await cur.execute(
+            "SELECT attstorage = 'p' AS plain FROM pg_attribute"
+            " WHERE attrelid = to_regclass(%(t)s) AND attname = 'vector'",
+            {"t": table},
+        )
+        if dims <= _INLINE_DIMS and not ((await cur.fetchone()) or {}).get("plain"):
+            await cur.execute(sql.SQL("ALTER TABLE {t} ALTER COLUMN vector SET STORAGE PLAIN").format(t=t))
         await cur.execute(
             "SELECT obj_description(to_regclass(%(t)s), 'pg_class') AS signature, (SELECT atttypmod"
             " FROM pg_attribute WHERE attrelid = to_regclass(%(t)s) AND attname = 'vector') AS dims",

@@ -65,3 +65,22 @@ async def test_the_service_will_not_start_on_a_mismatched_store(pg_url, fake_llm
     with pytest.raises(EmbedderMismatchError):
         async with running_app(settings):
             pass
+
+
+async def test_vectors_stay_in_the_row_where_a_page_holds_them(app):
+    """Out of line (TOAST), every vector of an exact scan is a second lookup: a 512-dimension row
+    with its payload is over the 2 kB threshold. Above 1536 dimensions a row would not fit a page."""
+    storage = (
+        "SELECT attstorage AS storage FROM pg_attribute"
+        " WHERE attrelid = to_regclass(%s) AND attname = 'vector'"
+    )
+    async with app.state.runtime.db.pool.connection() as conn:
+        await ensure_table(conn, "memories_wide_test", dims=3072, embedder="openai:text-embedding-3-large")
+        wide = await (await conn.execute(storage, ("memories_wide_test",))).fetchone()
+        default = await (await conn.execute(storage, (app.state.runtime.memory.table,))).fetchone()
+    assert wide["storage"] == "e"  # pgvector's own choice, kept where a row could not fit a page
+    assert default["storage"] == "p"
+    async with asgi_client(app) as client:  # a long memory with its 512 floats still stores
+        user = await register(client)
+        r = await client.post("/api/v1/memories", json={"text": "x" * 1000}, headers=auth(user))
+        assert r.status_code == 201, r.text
