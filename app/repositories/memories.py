@@ -156,28 +156,17 @@ async def ensure_table(conn: AsyncConnection[Any], table: str, *, dims: int, emb
                 i=sql.Identifier(f"{table}_payload_user_idx"), t=t
             )
         )
-        # Vectors stay in the row. pgvector stores them "external": a row over about 2 kB (512 floats
-        # and the payload) moves its vector to the TOAST table, and an exact scan then fetches every
-        # vector from there, several times slower. Rows that are already out of line stay so until
-        # they are rewritten. Up to 1536 dimensions (6 kB) a row still fits its 8 kB page.
         await cur.execute(
-            "SELECT attstorage = 'p' AS plain FROM pg_attribute"
+            "SELECT obj_description(attrelid, 'pg_class') AS signature, atttypmod AS dims,"
+            " attstorage = 'p' AS plain FROM pg_attribute"
             " WHERE attrelid = to_regclass(%(t)s) AND attname = 'vector'",
             {"t": table},
         )
-        if dims <= _INLINE_DIMS and not ((await cur.fetchone()) or {}).get("plain"):
-            await cur.execute(sql.SQL("ALTER TABLE {t} ALTER COLUMN vector SET STORAGE PLAIN").format(t=t))
-        await cur.execute(
-            "SELECT obj_description(to_regclass(%(t)s), 'pg_class') AS signature, (SELECT atttypmod"
-            " FROM pg_attribute WHERE attrelid = to_regclass(%(t)s) AND attname = 'vector') AS dims",
-            {"t": table},
-        )
-        row = await cur.fetchone()
-        found, found_dims = (row["signature"], row["dims"]) if row else (None, None)
+        state = (await cur.fetchone()) or {}
+        found, found_dims = state.get("signature"), state.get("dims")
         if found is None and found_dims == dims:
             await cur.execute(sql.SQL("COMMENT ON TABLE {t} IS {c}").format(t=t, c=sql.Literal(signature)))
-            return
-        if found != signature:
+        elif found != signature:
             held = found or f"a {found_dims}-dimension embedder"
             raise EmbedderMismatchError(
                 f"The memory table {table!r} holds vectors from {held},"
@@ -186,3 +175,9 @@ async def ensure_table(conn: AsyncConnection[Any], table: str, *, dims: int, emb
                 " MEMORY_EMBEDDING_DIMS) back to what filled the table, or point MEMORY_COLLECTION at a new"
                 f" table name (the old memories stay in {table!r}; re-add them to move them)."
             )
+        # Vectors stay in the row. pgvector stores them "external": a row over about 2 kB (512 floats
+        # and the payload) moves its vector to the TOAST table, and an exact scan then fetches every
+        # vector from there, several times slower. Rows already out of line stay so until rewritten.
+        # Up to 1536 dimensions (6 kB) a row still fits its 8 kB page.
+        if dims <= _INLINE_DIMS and not state.get("plain"):
+            await cur.execute(sql.SQL("ALTER TABLE {t} ALTER COLUMN vector SET STORAGE PLAIN").format(t=t))

@@ -13,6 +13,9 @@ from typing import Any
 from app.agent.openai_client import DirectCompletions
 from app.config import Settings
 
+# The extraction call's parameters; mem0's own (unused) client is configured with them too.
+EXTRACTION_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 1000}
+
 
 class LoopLLM:
     """Duck-types mem0's LLM (`generate_response`); closed with the memory store."""
@@ -32,8 +35,7 @@ class LoopLLM:
     ) -> str:
         if kwargs.get("tools"):
             raise ValueError("tool calls are not used by memory extraction")
-        payload: dict[str, Any] = {"model": self._model, "messages": messages, "temperature": 0.0}
-        payload["max_tokens"] = 1000
+        payload: dict[str, Any] = {"model": self._model, "messages": messages, **EXTRACTION_PARAMS}
         if response_format:
             payload["response_format"] = response_format
         with self._lock:

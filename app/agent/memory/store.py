@@ -11,7 +11,7 @@ import openai
 import structlog
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from app.agent.memory.llm import LoopLLM
+from app.agent.memory.llm import EXTRACTION_PARAMS, LoopLLM
 from app.agent.openai_client import DirectCompletions
 from app.config import Settings, export_for_mem0
 from app.observability import metrics
@@ -153,8 +153,7 @@ def _mem0_config(settings: Settings, sync_pool: ConnectionPool[Any], dims: int) 
                 "model": settings.memory_llm_model or settings.llm_model,
                 "api_key": llm_key,
                 "openai_base_url": settings.llm_base_url,
-                "temperature": 0.0,
-                "max_tokens": 1000,
+                **EXTRACTION_PARAMS,
             },
         },
         "embedder": {
