@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LINT_DIRS := app tests scripts migrations $(wildcard evals)
 
-.PHONY: install run test lint typecheck migrate bench clean
+.PHONY: install web run test lint typecheck migrate bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -14,7 +14,15 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 
-run: install
+# The web app (web/): built from its lock file into app/web/static whenever a source changed.
+WEB_BUILT := app/web/static/index.html
+$(WEB_BUILT): web/package.json web/package-lock.json web/build.mjs $(wildcard web/src/*)
+	@command -v npm >/dev/null || { echo "Building the web app needs Node.js 18+ with npm (apt-get install nodejs npm)"; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+web: $(WEB_BUILT)
+
+run: install web
 	$(BIN)/python scripts/run.py
 
 lint: install
@@ -24,7 +32,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+test: install web lint typecheck
 	$(BIN)/pytest
 
 migrate: install
@@ -35,4 +43,4 @@ bench: install
 	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache web/node_modules app/web/static

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=30, ge=1)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    # The web app keeps its refresh token in an HttpOnly cookie. Secure (HTTPS only) unless set false;
+    # unset, it is Secure outside development and test, where the app is served over plain HTTP.
+    auth_cookie_secure: bool | None = None
     # Failed log-ins, per account and per client address: past the threshold each further failure
     # locks for LOGIN_LOCKOUT_SECONDS, doubled per failure up to the maximum. Failures older than the
     # window are forgotten.
@@ -228,6 +231,12 @@ class Settings(BaseSettings):
                 f" in {self.app_env.value}"
             )
         return self
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.auth_cookie_secure is not None:
+            return self.auth_cookie_secure
+        return self.app_env not in (Environment.development, Environment.test)
 
     def rate(self, name: str) -> Rate:
         rate: Rate = getattr(self, f"rate_limit_{name}")

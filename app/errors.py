@@ -41,6 +41,10 @@ class ForbiddenError(AppError):
     error = "forbidden"
 
 
+class CsrfError(ForbiddenError):
+    error = "csrf_failed"
+
+
 class ValidationFailedError(AppError):
     """Input the schema let through but the service refuses; shaped like FastAPI's own 422s, so
     every 422 of the API reads the same: a list of {loc, msg, type}."""

@@ -14,9 +14,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.errors import install_error_handlers
-from app.api.middleware import BodySizeLimitMiddleware, RequestObservabilityMiddleware
+from app.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestObservabilityMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.api.v1 import api_router
 from app.api.v1.health import router as health_router
+from app.api.web import install_web
 from app.config import Settings, get_settings
 from app.db.migrations import DatabaseSetupError
 from app.observability import metrics
@@ -140,10 +145,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Our own limit rather than FastAPI's max_body_size, whose 413 is plain text, not the error shape.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, relaxed_paths={"/docs", "/redoc", "/docs/oauth2-redirect"})
     # Outermost, so that refusals by the limits above are counted and logged too.
     app.add_middleware(RequestObservabilityMiddleware, skip_paths={METRICS_PATH})
     app.add_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
     app.include_router(health_router)
     app.include_router(health_router, prefix="/api/v1")
     app.include_router(api_router)
+    install_web(app)
     return app

@@ -54,7 +54,7 @@ class TokenRead(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_at: datetime
-    refresh_token: str
+    refresh_token: str | None = Field(description="null when it was set as the web app's cookie")
     refresh_expires_at: datetime
 
 

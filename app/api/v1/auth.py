@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import TypeAdapter, ValidationError
 
+from app.api.auth_cookie import clear_refresh_cookie, cookie_refresh_token, set_refresh_cookie
 from app.api.deps import (
     CurrentUser,
     RuntimeDep,
@@ -15,6 +16,7 @@ from app.api.deps import (
     TokenClaims,
 )
 from app.api.limits import ClientAddress, rate_limit
+from app.errors import UnauthorizedError
 from app.schemas.auth import Email, PasswordChange, RefreshRequest, TokenRead, UserCreate, UserRead
 from app.services import auth as auth_service
 from app.services import tokens
@@ -23,11 +25,24 @@ from app.services.tokens import TokenPair
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _token_read(pair: TokenPair) -> TokenRead:
+# The web app asks for its refresh token as a cookie (app/api/auth_cookie.py); other clients get it
+# in the body.
+CookieMode = Annotated[
+    bool,
+    Query(
+        alias="cookie",
+        description="Set the refresh token as an HttpOnly cookie instead of returning it in the body",
+    ),
+]
+
+
+def _token_read(pair: TokenPair, response: Response, settings: SettingsDep, *, cookie: bool) -> TokenRead:
+    if cookie:
+        set_refresh_cookie(response, pair, settings)
     return TokenRead(
         access_token=pair.access_token,
         expires_at=pair.access_expires_at,
-        refresh_token=pair.refresh_token,
+        refresh_token=None if cookie else pair.refresh_token,
         refresh_expires_at=pair.refresh_expires_at,
     )
 
@@ -62,6 +77,8 @@ async def login(
     rt: RuntimeDep,
     settings: SettingsDep,
     address: ClientAddress,
+    response: Response,
+    cookie: CookieMode = False,
 ) -> TokenRead:
     pair = await auth_service.log_in(
         db,
@@ -72,14 +89,28 @@ async def login(
         password=form.password,
         address=address,
     )
-    return _token_read(pair)
+    return _token_read(pair, response, settings, cookie=cookie)
 
 
 @router.post("/refresh", response_model=TokenRead, dependencies=[rate_limit("refresh")])
-async def refresh(body: RefreshRequest, rt: RuntimeDep, settings: SettingsDep) -> TokenRead:
+async def refresh(
+    request: Request,
+    response: Response,
+    rt: RuntimeDep,
+    settings: SettingsDep,
+    body: Annotated[RefreshRequest | None, Body()] = None,
+) -> TokenRead:
     """A new pair for the same login. Each refresh token works once; presenting one again revokes
-    the login it belongs to."""
-    return _token_read(await tokens.refresh(rt.db.pool, settings, body.refresh_token))
+    the login it belongs to.
+
+    The token comes from the body or, with no body, from the web app's cookie (which then needs the
+    CSRF header, and is rotated in place)."""
+    from_cookie = body is None
+    token = body.refresh_token if body is not None else cookie_refresh_token(request)
+    if token is None:
+        raise UnauthorizedError("Send a refresh token in the body, or log in again")
+    pair = await tokens.refresh(rt.db.pool, settings, token)
+    return _token_read(pair, response, settings, cookie=from_cookie)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
@@ -87,6 +118,7 @@ async def logout(
     user: CurrentUser,
     claims: TokenClaims,
     rt: RuntimeDep,
+    settings: SettingsDep,
     everywhere: Annotated[bool, Query(description="Revoke every login of this user")] = False,
 ) -> Response:
     """Revoke this login (or all of them): its access and refresh tokens stop working at once.
@@ -94,7 +126,9 @@ async def logout(
     A token whose login is already revoked gets 401 here like everywhere else (CurrentUser checks it).
     """
     await tokens.log_out(rt.db.pool, claims, everywhere=everywhere)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_refresh_cookie(response, settings)
+    return response
 
 
 @router.post("/password", response_model=TokenRead, dependencies=[rate_limit("login")])
@@ -105,6 +139,8 @@ async def change_password(
     rt: RuntimeDep,
     settings: SettingsDep,
     address: ClientAddress,
+    response: Response,
+    cookie: CookieMode = False,
 ) -> TokenRead:
     """Every login of the user is revoked; the tokens returned belong to a new one."""
     pair = await auth_service.change_password(
@@ -116,7 +152,7 @@ async def change_password(
         new=body.new_password,
         address=address,
     )
-    return _token_read(pair)
+    return _token_read(pair, response, settings, cookie=cookie)
 
 
 @router.get("/me", response_model=UserRead, dependencies=[rate_limit("api")])
@@ -125,11 +161,15 @@ async def me(user: CurrentUser) -> UserRead:
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])
-async def delete_me(user: CurrentUser, session: SessionDep, rt: RuntimeDep) -> Response:
+async def delete_me(
+    user: CurrentUser, session: SessionDep, rt: RuntimeDep, settings: SettingsDep
+) -> Response:
     """Delete the account with every session, transcript, checkpoint, memory, memory job and
     rate-limit counter (409 while a session is answering).
 
     The admin audit log keeps its copy of the email by design: it records what admins did.
     """
     rt.forget_threads(await auth_service.delete_account(session, user_id=user.id, lease_ttl=rt.lease_ttl))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_refresh_cookie(response, settings)
+    return response

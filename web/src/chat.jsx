@@ -1,0 +1,347 @@
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import * as api from "./api.js";
+import { handOver, loadDraft, saveDraft, takeOver } from "./drafts.js";
+import { sentence } from "./errors.js";
+import { handleCopyClick } from "./markdown.js";
+import { Feedback, Markdown, ToolSteps } from "./message.jsx";
+import { navigate } from "./router.jsx";
+
+const PAGE = 50;
+let nextKey = 0;
+const keyed = (message) => ({ ...message, key: message.key ?? `m${nextKey++}` });
+
+export function Chat({ sessionId, onTurn }) {
+  const [session, setSession] = useState(null);
+  const [messages, setMessages] = useState([]);
+  const [firstOffset, setFirstOffset] = useState(0); // offset of the oldest message loaded
+  const [loading, setLoading] = useState(Boolean(sessionId));
+  const [draft, setDraft] = useState(() => loadDraft(sessionId));
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const abort = useRef(null);
+  const list = useRef(null);
+  const stick = useRef(true); // keep the view at the bottom while the reader is there
+
+  useEffect(() => {
+    if (!sessionId) return;
+    let live = true;
+    (async () => {
+      try {
+        const [found, head] = await Promise.all([
+          api.get(`/sessions/${sessionId}`),
+          api.get(`/sessions/${sessionId}/messages`, { limit: PAGE, offset: 0 }),
+        ]);
+        let page = head;
+        if (head.total > PAGE) {
+          page = await api.get(`/sessions/${sessionId}/messages`, { limit: PAGE, offset: head.total - PAGE });
+        }
+        if (!live) return;
+        setSession(found);
+        setMessages(page.items.map(keyed));
+        setFirstOffset(page.offset);
+      } catch (err) {
+        if (live) setError(err.status === 404 ? "This chat does not exist, or it was deleted." : sentence(err));
+      } finally {
+        if (live) setLoading(false);
+      }
+      const first = takeOver(sessionId);
+      if (live && first) send({ message: first });
+    })();
+    return () => {
+      live = false;
+      abort.current?.abort();
+    };
+  }, [sessionId]);
+
+  useEffect(() => saveDraft(sessionId, draft), [draft, sessionId]);
+
+  useEffect(() => {
+    const onKey = (event) => {
+      if (event.key === "Escape" && abort.current) stop();
+    };
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
+  }, []);
+
+  useLayoutEffect(() => {
+    if (stick.current && list.current) list.current.scrollTop = list.current.scrollHeight;
+  }, [messages]);
+
+  const onScroll = () => {
+    const el = list.current;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (el.scrollTop < 80 && firstOffset > 0 && !loading) loadOlder();
+  };
+
+  const loadOlder = async () => {
+    setLoading(true);
+    const offset = Math.max(0, firstOffset - PAGE);
+    try {
+      const page = await api.get(`/sessions/${sessionId}/messages`, { limit: firstOffset - offset, offset });
+      const el = list.current;
+      const fromBottom = el.scrollHeight - el.scrollTop;
+      setMessages((old) => [...page.items.map(keyed), ...old]);
+      setFirstOffset(offset);
+      requestAnimationFrame(() => {
+        el.scrollTop = el.scrollHeight - fromBottom;
+      });
+    } catch (err) {
+      setError(sentence(err));
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  const update = (key, change) =>
+    setMessages((old) => old.map((m) => (m.key === key ? { ...m, ...(typeof change === "function" ? change(m) : change) } : m)));
+
+  // One turn: a new message, or (replace) the last turn again with the same or an edited message.
+  async function send({ message, replace = false }) {
+    setError("");
+    setBusy(true);
+    stick.current = true;
+    const controller = new AbortController();
+    abort.current = controller;
+    let before = null; // the transcript to restore if a replacement fails
+    const reply = keyed({ role: "assistant", content: "", tool_calls: [], status: "streaming" });
+    const asked = keyed({ role: "user", content: message });
+    setMessages((old) => {
+      before = old;
+      let kept = old;
+      if (replace) {
+        const lastUser = old.findLastIndex((m) => m.role === "user");
+        kept = old.slice(0, lastUser + 1);
+        if (message !== undefined) kept[lastUser] = { ...kept[lastUser], content: message };
+        return [...kept, reply];
+      }
+      return [...kept, asked, reply];
+    });
+    let done = false;
+    try {
+      await api.stream(
+        `/sessions/${sessionId}/chat/stream`,
+        replace ? { replace_last_turn: true, ...(message !== undefined && { message }) } : { message },
+        {
+          signal: controller.signal,
+          onEvent(name, data) {
+            if (name === "token") update(reply.key, (m) => ({ content: m.content + data.content }));
+            else if (name === "tool") update(reply.key, (m) => ({ tool_calls: [...m.tool_calls, data] }));
+            else if (name === "reset") update(reply.key, { content: "" });
+            else if (name === "done") {
+              done = true;
+              update(reply.key, { id: data.message_id, content: data.reply, tool_calls: data.tool_calls, status: "done" });
+            } else if (name === "error") throw new api.ApiError(200, data.error, data.detail, null);
+          },
+        },
+      );
+      if (!done) throw new api.ApiError(0, "agent_error", "The answer ended early.", null);
+      onTurn?.();
+      refreshIds();
+    } catch (err) {
+      if (controller.signal.aborted) {
+        update(reply.key, { status: "stopped" });
+        if (!replace) update(asked.key, { status: "stopped" });
+      } else {
+        setError(sentence(err));
+        if (replace && before) setMessages(before);
+        else {
+          setMessages((old) => old.filter((m) => m.key !== reply.key && m.key !== asked.key));
+          if (message !== undefined && !replace) setDraft((d) => d || message);
+        }
+      }
+    } finally {
+      abort.current = null;
+      setBusy(false);
+    }
+  }
+
+  // The stored ids of the last turn (the user message's is not in the stream).
+  async function refreshIds() {
+    try {
+      const head = await api.get(`/sessions/${sessionId}/messages`, { limit: 1, offset: 0 });
+      const tail = await api.get(`/sessions/${sessionId}/messages`, { limit: 2, offset: Math.max(0, head.total - 2) });
+      setMessages((old) => {
+        const stored = old.filter((m) => m.status !== "stopped");
+        const n = stored.length;
+        if (n < 2) return old;
+        const fresh = [...old];
+        tail.items.forEach((item, i) => {
+          const target = fresh.indexOf(stored[n - tail.items.length + i]);
+          if (target >= 0 && fresh[target].role === item.role) fresh[target] = { ...fresh[target], id: item.id, status: "done" };
+        });
+        return fresh;
+      });
+    } catch {
+      // ids only serve feedback; the next load has them
+    }
+  }
+
+  function stop() {
+    abort.current?.abort();
+  }
+
+  const submit = async (event) => {
+    event?.preventDefault();
+    const text = draft.trim();
+    if (!text || busy) return;
+    if (!sessionId) {
+      try {
+        setBusy(true);
+        const created = await api.post("/sessions", {});
+        setDraft("");
+        saveDraft(null, "");
+        handOver(created.id, text);
+        onTurn?.();
+        navigate(`/c/${created.id}`, { replace: true });
+      } catch (err) {
+        setError(sentence(err));
+        setBusy(false);
+      }
+      return;
+    }
+    setDraft("");
+    await send({ message: text });
+  };
+
+  const onKeyDown = (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  };
+
+  const toggleMemory = async () => {
+    try {
+      setSession(await api.patch(`/sessions/${sessionId}`, { memory_enabled: !session.memory_enabled }));
+    } catch (err) {
+      setError(sentence(err));
+    }
+  };
+
+  const lastUser = messages.findLastIndex((m) => m.role === "user" && m.status !== "stopped");
+  const lastAssistant = messages.findLastIndex((m) => m.role === "assistant");
+  const canReplace = !busy && lastUser >= 0 && lastAssistant > lastUser && messages[lastAssistant].status === "done";
+
+  return (
+    <section class="chat">
+      <header class="chat-head">
+        <h1>{session ? session.name : sessionId ? "" : "New chat"}</h1>
+        {session && "memory_enabled" in session && (
+          <label class="switch" title="When off, the agent neither uses nor learns memories in this chat">
+            <input type="checkbox" checked={session.memory_enabled} onChange={toggleMemory} />
+            Use memory in this chat
+          </label>
+        )}
+      </header>
+      <div class="messages" ref={list} onScroll={onScroll} onClick={handleCopyClick} aria-live="polite">
+        {loading && <p class="muted center">Loading…</p>}
+        {!loading && !messages.length && !error && (
+          <div class="empty">
+            <h2>How can I help?</h2>
+            <p class="muted">I remember what you tell me across chats. Ask me to calculate, or about the time anywhere.</p>
+          </div>
+        )}
+        {messages.map((m, i) =>
+          m.role === "user" ? (
+            <UserMessage
+              key={m.key}
+              message={m}
+              editable={i === lastUser && canReplace}
+              editing={editing && i === lastUser}
+              setEditing={setEditing}
+              onResend={(text) => {
+                setEditing(false);
+                send({ message: text, replace: true });
+              }}
+            />
+          ) : (
+            <article key={m.key} class={`message assistant ${m.status || "done"}`}>
+              <ToolSteps calls={m.tool_calls} />
+              {m.content ? <Markdown text={m.content} /> : m.status === "streaming" && <p class="typing">Thinking…</p>}
+              {m.status === "stopped" && <p class="stopped">Stopped. This answer was not saved.</p>}
+              {m.status !== "streaming" && m.status !== "stopped" && (
+                <footer class="message-actions">
+                  {m.id != null && <Feedback sessionId={sessionId} message={m} />}
+                  {i === lastAssistant && canReplace && (
+                    <button type="button" class="small" onClick={() => send({ replace: true })}>
+                      Regenerate
+                    </button>
+                  )}
+                </footer>
+              )}
+            </article>
+          ),
+        )}
+      </div>
+      {error && (
+        <p class="error banner" role="alert">
+          {error}
+        </p>
+      )}
+      <form class="composer" onSubmit={submit}>
+        <textarea
+          aria-label="Message"
+          placeholder="Message the agent (Enter sends, Shift+Enter for a new line)"
+          rows={2}
+          value={draft}
+          onInput={(e) => setDraft(e.target.value)}
+          onKeyDown={onKeyDown}
+        />
+        {busy && abort.current ? (
+          <button type="button" class="danger" onClick={stop} title="Stop (Esc)">
+            Stop
+          </button>
+        ) : (
+          <button type="submit" class="primary" disabled={busy || !draft.trim()}>
+            Send
+          </button>
+        )}
+      </form>
+    </section>
+  );
+}
+
+function UserMessage({ message, editable, editing, setEditing, onResend }) {
+  const [text, setText] = useState(message.content);
+  if (editing) {
+    return (
+      <form
+        class="message user editing"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (text.trim()) onResend(text.trim());
+        }}
+      >
+        <textarea aria-label="Edit message" value={text} onInput={(e) => setText(e.target.value)} rows={3} />
+        <div class="row">
+          <button type="submit" class="primary small">
+            Save and send
+          </button>
+          <button type="button" class="small" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    );
+  }
+  return (
+    <article class={`message user ${message.status || ""}`}>
+      <p class="plain">{message.content}</p>
+      {editable && (
+        <button
+          type="button"
+          class="icon edit"
+          aria-label="Edit message"
+          title="Edit and resend"
+          onClick={() => {
+            setText(message.content);
+            setEditing(true);
+          }}
+        >
+          ✎
+        </button>
+      )}
+    </article>
+  );
+}
