@@ -139,7 +139,7 @@ export function Chat({ sessionId, onTurn }) {
       onTurn?.();
       refreshIds();
     } catch (err) {
-      if (controller.signal.aborted) {
+      if (controller.signal.aborted && !(err instanceof api.ApiError)) {
         update(reply.key, { status: "stopped" });
         if (!replace) update(asked.key, { status: "stopped" });
       } else {
@@ -147,7 +147,11 @@ export function Chat({ sessionId, onTurn }) {
         if (replace && before) setMessages(before);
         else {
           setMessages((old) => old.filter((m) => m.key !== reply.key && m.key !== asked.key));
-          if (message !== undefined && !replace) setDraft((d) => d || message);
+          if (message !== undefined && !replace) {
+            // Back in the box, and in storage at once: a lost login unmounts this page right now.
+            setDraft((d) => d || message);
+            if (!loadDraft(sessionId)) saveDraft(sessionId, message);
+          }
         }
       }
     } finally {

@@ -10,6 +10,7 @@ export function Memories() {
   const [items, setItems] = useState(null);
   const [total, setTotal] = useState(0);
   const [query, setQuery] = useState("");
+  const [searched, setSearched] = useState(""); // the query the list shows the results of
   const [error, setError] = useState("");
   const [confirmAll, setConfirmAll] = useState(false);
 
@@ -18,6 +19,7 @@ export function Memories() {
       const page = await api.get("/memories", { limit: PAGE, offset });
       setItems((old) => (offset ? [...old, ...page.items] : page.items));
       setTotal(page.total);
+      setSearched("");
       setError("");
     } catch (err) {
       setError(sentence(err));
@@ -31,6 +33,7 @@ export function Memories() {
       const found = await api.get("/memories/search", { q: query.trim(), limit: PAGE });
       setItems(found.items);
       setTotal(found.items.length);
+      setSearched(query.trim());
       setError("");
     } catch (err) {
       setError(sentence(err));
@@ -40,6 +43,7 @@ export function Memories() {
     try {
       await api.del("/memories");
       setConfirmAll(false);
+      setQuery("");
       await load();
     } catch (err) {
       setError(sentence(err));
@@ -69,7 +73,7 @@ export function Memories() {
           ))}
         </ul>
       ) : (
-        <p class="muted">Nothing remembered{query.trim() ? " matches that search" : " yet"}.</p>
+        <p class="muted">Nothing remembered{searched ? " matches that search" : " yet"}.</p>
       )}
       {items && items.length < total && (
         <button type="button" class="link" onClick={() => load(items.length)}>
