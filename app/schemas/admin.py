@@ -71,6 +71,21 @@ class AdminUserDetail(AdminUserRead):
     quota: QuotaRead
 
 
+class AdminOverview(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    users_total: int
+    users_active_today: int = Field(description="users with at least one turn today (UTC)")
+    turns_today: int = Field(description="completed turns today (UTC), as counted for the quotas")
+    input_tokens_today: int
+    output_tokens_today: int
+    errors_last_hour: int = Field(description="5xx responses, and streams ended by such an error")
+    rate_limited_last_hour: int = Field(
+        description="429 responses: rate limits, daily quotas, login locks, concurrent-stream caps"
+    )
+    generated_at: datetime
+
+
 class QuotaUpdate(BaseModel):
     """Both fields are required; null returns that quota to the server's default."""
 

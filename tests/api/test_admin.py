@@ -12,6 +12,7 @@ NOBODY = "00000000-0000-4000-8000-000000000000"
 
 # Every admin route, with a body that would be valid: the refusal must come from who is asking.
 ROUTES = [
+    ("GET", "/overview", None),
     ("GET", "/users", None),
     ("GET", "/users/{id}", None),
     ("POST", "/users/{id}/disable", None),

@@ -9,6 +9,7 @@ from app.api.admin_deps import AdminUser, get_admin_user
 from app.api.deps import RuntimeDep, SessionDep, SettingsDep
 from app.api.limits import rate_limit
 from app.schemas.admin import (
+    AdminOverview,
     AdminUserDetail,
     AdminUserRead,
     AuditQuery,
@@ -29,6 +30,12 @@ from app.services import admin as admin_service
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[rate_limit("admin"), Depends(get_admin_user)]
 )
+
+
+@router.get("/overview", response_model=AdminOverview)
+async def overview(_: AdminUser, session: SessionDep) -> AdminOverview:
+    """Users, today's turns and tokens (UTC day), failed and refused requests in the last hour."""
+    return AdminOverview.model_validate(await admin_service.overview(session))
 
 
 @router.get("/users", response_model=Page[AdminUserRead])
