@@ -52,7 +52,7 @@ class Overview:
 
 @dataclass(frozen=True)
 class UserDetail:
-    user: User
+    user: UserRow
     usage: Usage
     quota: Quota
 
@@ -105,16 +105,32 @@ async def overview(session: AsyncSession) -> Overview:
 
 
 async def list_users(
-    session: AsyncSession, *, filters: UserFilter, sort: str, descending: bool, limit: int, offset: int
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    filters: UserFilter,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
 ) -> Page[UserRow]:
     items, total = await admin_repo.search(
-        session, filters, sort=sort, descending=descending, limit=limit, offset=offset
+        session,
+        filters,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+        refresh_lifetime=timedelta(days=settings.refresh_token_days),
     )
     return Page(items, total, limit, offset)
 
 
 async def get_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> UserDetail:
-    user = await users_repo.get_by_id(session, user_id)
+    """The user's row as listed, their usage (overall and today, UTC) and their quotas in force."""
+    user = await admin_repo.get_row(
+        session, user_id, refresh_lifetime=timedelta(days=settings.refresh_token_days)
+    )
     if user is None:
         raise NotFoundError("User not found")
     now = datetime.now(UTC)
@@ -129,7 +145,8 @@ async def get_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID
         tokens_today=today.tokens,
         resets_at=quotas.next_reset(now),
     )
-    return UserDetail(user, await admin_repo.usage(session, user_id), quota)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return UserDetail(user, await admin_repo.usage(session, user_id, day_start=day_start), quota)
 
 
 async def list_user_sessions(
