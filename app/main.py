@@ -28,6 +28,7 @@ from app.observability import metrics
 from app.observability.logging import configure_logging
 from app.runtime import Runtime, open_runtime
 from app.services import housekeeping, leases, shutdown
+from app.services.api_events import ApiEventCounter
 from app.services.memory_jobs import MemoryJobs
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 jobs = MemoryJobs(rt)
                 jobs.start()
             rt.memory_jobs = jobs
+            events = ApiEventCounter(rt.db.pool)
+            rt.api_events = events
             keeper = asyncio.create_task(leases.keep_alive(rt))
             sweeper = asyncio.create_task(housekeeping.run(rt.db.pool, settings))
             draining: list[asyncio.Task[None]] = []
@@ -100,6 +103,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     yield
             finally:
                 await _cut_remaining(rt, draining)
+                await events.close()  # after the last turns, whose errors it may count
                 await _stop(sweeper)
                 if jobs is not None:
                     await jobs.stop()

@@ -45,6 +45,12 @@ class JobConsumer(Protocol):
     async def idle(self, within: float = 30.0) -> None: ...
 
 
+class EventRecorder(Protocol):
+    """Tallies requests that failed (5xx) or were refused (429); app/services/api_events.py."""
+
+    def record(self, status: int, error: str) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -60,6 +66,7 @@ class Runtime:
     jobs_wake: asyncio.Event = field(default_factory=asyncio.Event)
     draining: bool = False  # shutting down: no new turns
     memory_jobs: JobConsumer | None = None  # this process's consumer, when it runs one
+    api_events: EventRecorder | None = None  # set by the API's lifespan
 
     def forget_threads(self, thread_ids: list[uuid.UUID]) -> None:
         """Deleted or cleared threads: this process keeps nothing of them in memory."""

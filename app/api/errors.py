@@ -42,9 +42,17 @@ def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]
     ]
 
 
+def count_event(request: Request, status: int, error: str) -> None:
+    """Tally a failed (5xx) or refused (429) request for the admin overview; no I/O here."""
+    recorder = getattr(getattr(request.app.state, "runtime", None), "api_events", None)
+    if recorder is not None:
+        recorder.record(status, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        count_event(request, exc.status_code, exc.error)
         return JSONResponse(
             error_body(exc.error, exc.body_detail()), status_code=exc.status_code, headers=exc.headers
         )
@@ -54,8 +62,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("validation_error", _clean_validation_errors(exc)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         name = _HTTP_ERROR_NAMES.get(exc.status_code, "http_error")
+        count_event(request, exc.status_code, name)
         return JSONResponse(error_body(name, exc.detail), status_code=exc.status_code, headers=exc.headers)
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -71,4 +80,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+        count_event(request, 500, "internal_error")
         return JSONResponse(error_body("internal_error", "An unexpected error occurred"), status_code=500)

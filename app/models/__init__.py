@@ -3,11 +3,13 @@
 from app.models.audit import AuditAction, AuditLog
 from app.models.auth import AuthSession, LoginFailure
 from app.models.chat import ChatSession, Message, Thread
+from app.models.events import ApiEventCount
 from app.models.limits import DailyUsage, RateLimitCounter
 from app.models.memory import MemoryHistory, MemoryJob, MemoryMessage
 from app.models.user import Role, User
 
 __all__ = [
+    "ApiEventCount",
     "AuditAction",
     "AuditLog",
     "AuthSession",

@@ -48,7 +48,12 @@ class Thread(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "message"
-    __table_args__ = (Index("ix_message_thread_id_id", "thread_id", "id"),)
+    __table_args__ = (
+        Index("ix_message_thread_id_id", "thread_id", "id"),
+        # The admin overview's "today": rows arrive in time order, so a BRIN index finds the day's
+        # rows in the table's last pages, at a fraction of a B-tree's cost on each insert.
+        Index("ix_message_created_at", "created_at", postgresql_using="brin"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     thread_id: uuid.UUID = Field(

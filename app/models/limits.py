@@ -3,7 +3,7 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index
 from sqlmodel import Field, SQLModel
 
 
@@ -27,6 +27,9 @@ class DailyUsage(SQLModel, table=True):
     """Messages and tokens of one user on one UTC day, counted as turns complete."""
 
     __tablename__ = "usage_daily"
+    # The admin overview counts today's rows. A turn updates its row in place (the day never
+    # changes), so this index is written once per user and day, not on every turn.
+    __table_args__ = (Index("ix_usage_daily_day", "day"),)
 
     user_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, nullable=False)

@@ -2,18 +2,19 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ChatSession, Message, Role, Thread, User
+from app.models import AuthSession, ChatSession, Message, Role, Thread, User
 
 _user: Table = User.__table__  # type: ignore[attr-defined]
 _session: Table = ChatSession.__table__  # type: ignore[attr-defined]
 _thread: Table = Thread.__table__  # type: ignore[attr-defined]
 _message: Table = Message.__table__  # type: ignore[attr-defined]
+_login: Table = AuthSession.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,12 @@ class UserRow:
     created_at: datetime
     daily_message_quota: int | None
     daily_token_quota: int | None
-    last_active: datetime | None
+    last_message_at: datetime | None
+    last_active_at: datetime | None
+
+    @property
+    def last_active(self) -> datetime | None:  # the API's older name for last_message_at
+        return self.last_message_at
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,11 @@ class Usage:
     messages: int
     input_tokens: int
     output_tokens: int
-    last_active: datetime | None
+    input_tokens_today: int
+    output_tokens_today: int
 
 
-def _last_active() -> ColumnElement[Any]:
+def _last_message() -> ColumnElement[Any]:
     # Per thread, the newest message by (thread_id, id): one index probe per thread, not a scan of
     # the user's whole transcript, so sorting a page by it stays affordable.
     newest = (
@@ -60,6 +67,17 @@ def _last_active() -> ColumnElement[Any]:
         select(func.max(newest))
         .select_from(_session.join(_thread, _thread.c.session_id == _session.c.id))
         .where(_session.c.user_id == _user.c.id)
+        .scalar_subquery()
+    )
+
+
+def _last_login(refresh_lifetime: timedelta) -> ColumnElement[Any]:
+    # A login's expiry is set to now + the refresh lifetime when it is made and at every refresh,
+    # so the latest expiry less that lifetime is the user's last log-in or refresh. Logins that
+    # were revoked (log-out, password reset, disable) or expired are gone, and with them their time.
+    return (
+        select(func.max(_login.c.expires_at) - refresh_lifetime)
+        .where(_login.c.user_id == _user.c.id)
         .scalar_subquery()
     )
 
@@ -79,10 +97,35 @@ def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _rows(refresh_lifetime: timedelta) -> tuple[Select[Any], ColumnElement[Any]]:
+    last_message = _last_message().label("last_message_at")
+    last_active = func.greatest(last_message, _last_login(refresh_lifetime)).label("last_active_at")
+    query: Select[Any] = select(
+        _user.c.id,
+        _user.c.email,
+        _user.c.role,
+        _user.c.is_active,
+        _user.c.created_at,
+        _user.c.daily_message_quota,
+        _user.c.daily_token_quota,
+        last_message,
+        last_active,
+    )
+    return query, last_active
+
+
 async def search(
-    session: AsyncSession, f: UserFilter, *, sort: str, descending: bool, limit: int, offset: int
+    session: AsyncSession,
+    f: UserFilter,
+    *,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+    refresh_lifetime: timedelta,
 ) -> tuple[list[UserRow], int]:
-    last_active = _last_active().label("last_active")
+    """A page of users and how many match: two statements, whatever the page size."""
+    query, last_active = _rows(refresh_lifetime)
     keys: dict[str, ColumnElement[Any]] = {
         "created_at": _user.c.created_at,
         "email": _user.c.email,
@@ -93,39 +136,37 @@ async def search(
         [key.desc().nulls_last(), tiebreak.desc()] if descending else [key.asc().nulls_last(), tiebreak]
     )
     conditions = _conditions(f)
-    query: Select[Any] = (
-        select(
-            _user.c.id,
-            _user.c.email,
-            _user.c.role,
-            _user.c.is_active,
-            _user.c.created_at,
-            _user.c.daily_message_quota,
-            _user.c.daily_token_quota,
-            last_active,
-        )
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await session.execute(query)).all()
+    page = query.where(*conditions).order_by(*ordering).limit(limit).offset(offset)
+    rows = (await session.execute(page)).all()
     total = await session.execute(select(func.count()).select_from(_user).where(*conditions))
     return [UserRow(**row._mapping) for row in rows], int(total.scalar_one())
 
 
-async def usage(session: AsyncSession, user_id: uuid.UUID) -> Usage:
+async def get_row(
+    session: AsyncSession, user_id: uuid.UUID, *, refresh_lifetime: timedelta
+) -> UserRow | None:
+    query, _ = _rows(refresh_lifetime)
+    row = (await session.execute(query.where(_user.c.id == user_id))).one_or_none()
+    return UserRow(**row._mapping) if row else None
+
+
+async def usage(session: AsyncSession, user_id: uuid.UUID, *, day_start: datetime) -> Usage:
+    """Sessions, messages and tokens of the user, overall and since `day_start`: one pass over their
+    messages (found by thread)."""
     sessions = (
         select(func.count()).select_from(_session).where(_session.c.user_id == user_id).scalar_subquery()
     )
+    today = _message.c.created_at >= day_start
+    input_tokens, output_tokens = func.sum(_message.c.input_tokens), func.sum(_message.c.output_tokens)
     row = (
         await session.execute(
             select(
                 sessions.label("sessions"),
                 func.count(_message.c.id).label("messages"),
-                func.coalesce(func.sum(_message.c.input_tokens), 0).label("input_tokens"),
-                func.coalesce(func.sum(_message.c.output_tokens), 0).label("output_tokens"),
-                func.max(_message.c.created_at).label("last_active"),
+                func.coalesce(input_tokens, 0).label("input_tokens"),
+                func.coalesce(output_tokens, 0).label("output_tokens"),
+                func.coalesce(input_tokens.filter(today), 0).label("input_tokens_today"),
+                func.coalesce(output_tokens.filter(today), 0).label("output_tokens_today"),
             )
             .select_from(
                 _session.join(_thread, _thread.c.session_id == _session.c.id).join(

@@ -34,9 +34,18 @@ class HistoryRow:
     updated_at: datetime | None
 
 
+# session_id: where an extraction job learned the memory (mem0 metadata; none for memories added by
+# hand), read as null once that session is deleted: one primary-key probe per row returned.
 _COLUMNS = sql.SQL(
     """id, payload->>'data' AS text, (payload->>'created_at')::timestamptz AS created_at,
-    (payload->>'updated_at')::timestamptz AS updated_at, payload->>'session_id' AS session_id"""
+    (payload->>'updated_at')::timestamptz AS updated_at,
+    CASE WHEN EXISTS (SELECT 1 FROM session s WHERE s.id = (payload->>'session_id')::uuid)
+        THEN payload->>'session_id' END AS session_id"""
+)
+# What the model's context needs of a memory, on every turn: no session probe.
+_RECALL_COLUMNS = sql.SQL(
+    """id, payload->>'data' AS text, NULL::timestamptz AS created_at, NULL::timestamptz AS updated_at,
+    NULL AS session_id"""
 )
 
 
@@ -45,8 +54,15 @@ def _row(r: dict[str, Any]) -> MemoryRow:
 
 
 async def nearest(
-    conn: AsyncConnection[Any], table: str, user_id: uuid.UUID, vector: list[float], limit: int
+    conn: AsyncConnection[Any],
+    table: str,
+    user_id: uuid.UUID,
+    vector: list[float],
+    limit: int,
+    *,
+    text_only: bool = False,
 ) -> list[MemoryRow]:
+    """The user's `limit` memories nearest the vector; with `text_only` (recall), only id and text."""
     # An exact scan of this user's rows (found by index): the ranking does not depend on how many
     # other users share the table, and there is no approximate index to tune.
     # The payload's fields are read for the few nearest rows only, not for every row the sort sees.
@@ -54,7 +70,7 @@ async def nearest(
         "SELECT {cols}, 1 - distance AS score FROM ("
         " SELECT id, payload, vector <=> %(v)s::vector AS distance FROM {t}"
         " WHERE user_id = %(u)s ORDER BY distance LIMIT %(n)s) nearest ORDER BY distance"
-    ).format(cols=_COLUMNS, t=sql.Identifier(table))
+    ).format(cols=_RECALL_COLUMNS if text_only else _COLUMNS, t=sql.Identifier(table))
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, {"v": vector, "u": user_id, "n": limit})
         return [_row(r) for r in await cur.fetchall()]

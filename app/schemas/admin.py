@@ -19,20 +19,49 @@ def _utc_if_naive(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_utc_if_naive)]
 
 
+UserSort = Literal[
+    "created_at",
+    "-created_at",
+    "email",
+    "-email",
+    "last_active",
+    "-last_active",
+    "last_active_at",
+    "-last_active_at",
+]
+
+
 class UserQuery(PageParams):
     email: CleanStr | None = Field(default=None, max_length=320, description="case-insensitive substring")
     role: Role | None = None
     is_active: bool | None = None
     created_after: Instant | None = Field(default=None, description="inclusive; UTC when no offset is given")
     created_before: Instant | None = Field(default=None, description="exclusive; UTC when no offset is given")
-    sort: Literal["created_at", "email", "last_active"] = "created_at"
-    order: Literal["asc", "desc"] = "desc"
+    sort: UserSort = Field(
+        default="-created_at",
+        description="a key, descending with a leading '-'; last_active sorts by last_active_at"
+        " (users never active come last either way)",
+    )
+    order: Literal["asc", "desc"] | None = Field(
+        default=None, description="the direction for a key without '-' (default asc); kept for older clients"
+    )
 
     @model_validator(mode="after")
-    def _range(self) -> Self:
+    def _check(self) -> Self:
         if self.created_after and self.created_before and self.created_after >= self.created_before:
             raise ValueError("created_after must be before created_before")
+        if self.sort.startswith("-") and self.order == "asc":
+            raise ValueError(f"sort={self.sort} is descending; it conflicts with order=asc")
         return self
+
+    @property
+    def sort_key(self) -> str:
+        key = self.sort.removeprefix("-")
+        return "last_active" if key == "last_active_at" else key
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-") or self.order == "desc"
 
 
 class AuditQuery(PageParams):
@@ -42,7 +71,15 @@ class AuditQuery(PageParams):
 
 
 class AdminUserRead(UserRead):
-    last_active: datetime | None = Field(default=None, description="time of their latest message")
+    last_active_at: datetime | None = Field(
+        default=None,
+        description="the latest of their last message and their last log-in or token refresh"
+        " (among logins still live: a log-out or a revocation forgets its time); null: never",
+    )
+    last_message_at: datetime | None = Field(default=None, description="time of their latest message")
+    last_active: datetime | None = Field(
+        default=None, deprecated=True, description="the same as last_message_at; use last_active_at"
+    )
     daily_message_quota: int | None = Field(default=None, description="override; null: the server's default")
     daily_token_quota: int | None = Field(default=None, description="override; null: the server's default")
 
@@ -54,6 +91,8 @@ class UsageRead(BaseModel):
     messages: int = Field(description="transcript messages, the user's and the agent's")
     input_tokens: int
     output_tokens: int
+    input_tokens_today: int = Field(description="today, UTC")
+    output_tokens_today: int = Field(description="today, UTC")
 
 
 class QuotaRead(BaseModel):
@@ -69,6 +108,21 @@ class QuotaRead(BaseModel):
 class AdminUserDetail(AdminUserRead):
     usage: UsageRead
     quota: QuotaRead
+
+
+class AdminOverview(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    users_total: int
+    users_active_today: int = Field(description="users with at least one turn today (UTC)")
+    turns_today: int = Field(description="completed turns today (UTC), as counted for the quotas")
+    input_tokens_today: int
+    output_tokens_today: int
+    errors_last_hour: int = Field(description="5xx responses, and streams ended by such an error")
+    rate_limited_last_hour: int = Field(
+        description="429 responses: rate limits, daily quotas, login locks, concurrent-stream caps"
+    )
+    generated_at: datetime
 
 
 class QuotaUpdate(BaseModel):

@@ -27,7 +27,11 @@ class MemoryRead(BaseModel):
     text: str
     created_at: datetime | None
     updated_at: datetime | None
-    session_id: uuid.UUID | None = Field(description="The chat session the memory was learned in, if any")
+    session_id: uuid.UUID | None = Field(
+        description="The chat session whose message the memory was extracted from (or last revised"
+        " from); null for memories added by hand, added before sessions were recorded, or whose"
+        " session has since been deleted"
+    )
 
 
 class MemoryHit(MemoryRead):

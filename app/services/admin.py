@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import ConflictError, NotFoundError
 from app.models import AuditAction, AuditLog, ChatSession, Role, User
+from app.repositories import admin_stats as stats_repo
 from app.repositories import admin_users as admin_repo
 from app.repositories import audit as audit_repo
 from app.repositories import auth_sessions as logins_repo
@@ -22,6 +23,7 @@ from app.repositories.admin_users import Usage, UserRow
 from app.repositories.admin_users import UserFilter as UserFilter  # re-exported for the api layer
 from app.services import auth as auth_service
 from app.services import quotas
+from app.services.api_events import ERROR, RATE_LIMITED
 from app.services.sessions import Page
 
 LAST_ADMIN = "This would leave no active admin: promote or enable another admin first."
@@ -37,8 +39,20 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class Overview:
+    users_total: int
+    users_active_today: int  # users with a turn today (UTC)
+    turns_today: int
+    input_tokens_today: int
+    output_tokens_today: int
+    errors_last_hour: int  # 5xx responses and streams ended by such an error
+    rate_limited_last_hour: int  # 429 responses: rate limits, quotas, login locks, stream caps
+    generated_at: datetime
+
+
+@dataclass(frozen=True)
 class UserDetail:
-    user: User
+    user: UserRow
     usage: Usage
     quota: Quota
 
@@ -71,17 +85,52 @@ async def _target(session: AsyncSession, user_id: uuid.UUID, *, guard_last_admin
     return user
 
 
+async def overview(session: AsyncSession) -> Overview:
+    """The service at a glance, from its own tables: today is the UTC day, the last hour the minutes
+    counted since `generated_at` minus an hour (a worker writes its counts within a second or so)."""
+    now = datetime.now(UTC)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    totals = await stats_repo.totals(session, day=day_start.date(), day_start=day_start)
+    events = await stats_repo.events_since(session, now - timedelta(hours=1))
+
+    def counted(prefix: str) -> int:
+        return sum(n for kind, n in events.items() if kind.startswith(prefix + "."))
+
+    return Overview(
+        **vars(totals),
+        errors_last_hour=counted(ERROR),
+        rate_limited_last_hour=counted(RATE_LIMITED),
+        generated_at=now,
+    )
+
+
 async def list_users(
-    session: AsyncSession, *, filters: UserFilter, sort: str, descending: bool, limit: int, offset: int
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    filters: UserFilter,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
 ) -> Page[UserRow]:
     items, total = await admin_repo.search(
-        session, filters, sort=sort, descending=descending, limit=limit, offset=offset
+        session,
+        filters,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+        refresh_lifetime=timedelta(days=settings.refresh_token_days),
     )
     return Page(items, total, limit, offset)
 
 
 async def get_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> UserDetail:
-    user = await users_repo.get_by_id(session, user_id)
+    """The user's row as listed, their usage (overall and today, UTC) and their quotas in force."""
+    user = await admin_repo.get_row(
+        session, user_id, refresh_lifetime=timedelta(days=settings.refresh_token_days)
+    )
     if user is None:
         raise NotFoundError("User not found")
     now = datetime.now(UTC)
@@ -96,7 +145,8 @@ async def get_user(session: AsyncSession, settings: Settings, user_id: uuid.UUID
         tokens_today=today.tokens,
         resets_at=quotas.next_reset(now),
     )
-    return UserDetail(user, await admin_repo.usage(session, user_id), quota)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return UserDetail(user, await admin_repo.usage(session, user_id, day_start=day_start), quota)
 
 
 async def list_user_sessions(

@@ -1,6 +1,6 @@
 """Deleting what expired: logins past their refresh lifetime, forgotten failed log-ins, idle
-rate-limit counters, memory jobs that failed a week ago. Every table stays the size of its live
-rows, whatever clients send."""
+rate-limit counters, memory jobs that failed a week ago, request counts older than two days. Every
+table stays the size of its live rows, whatever clients send."""
 
 import asyncio
 from datetime import timedelta
@@ -9,6 +9,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import RATE_LIMIT_NAMES, Settings
+from app.repositories import api_events as events_repo
 from app.repositories import auth_sessions as logins_repo
 from app.repositories import login_failures as failures_repo
 from app.repositories import memory_jobs as jobs_repo
@@ -17,6 +18,7 @@ from app.repositories import rate_limits as limits_repo
 log = structlog.get_logger(__name__)
 SWEEP_INTERVAL = 600.0  # seconds
 FAILED_JOBS_KEPT = timedelta(days=7)  # long enough to look at, short enough to stay small
+EVENT_COUNTS_KEPT = timedelta(days=2)  # the overview reads the last hour; a day more to look back on
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
@@ -29,13 +31,15 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
         )
         counters = await limits_repo.delete_stale(conn, age=timedelta(seconds=2 * longest))
         jobs = await jobs_repo.delete_failed(conn, older_than=FAILED_JOBS_KEPT)
-    if logins or failures or counters or jobs:
+        events = await events_repo.delete_old(conn, age=EVENT_COUNTS_KEPT)
+    if logins or failures or counters or jobs or events:
         log.info(
             "housekeeping.swept",
             logins=logins,
             login_failures=failures,
             rate_counters=counters,
             failed_jobs=jobs,
+            event_counts=events,
         )
 
 

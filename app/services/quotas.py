@@ -2,8 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-
-from app.models import User
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -12,7 +11,16 @@ class Quotas:
     tokens: int | None
 
 
-def in_force(user: User, *, messages: int | None, tokens: int | None) -> Quotas:
+class Overrides(Protocol):
+    """A user, or an admin's row of one: their own quotas, None where the default applies."""
+
+    @property
+    def daily_message_quota(self) -> int | None: ...
+    @property
+    def daily_token_quota(self) -> int | None: ...
+
+
+def in_force(user: Overrides, *, messages: int | None, tokens: int | None) -> Quotas:
     """The user's own quotas where an admin set them, else the server's defaults given."""
     return Quotas(
         messages if user.daily_message_quota is None else user.daily_message_quota,

@@ -93,6 +93,7 @@ HOLDS_USER_DATA = {
 KEPT_BY_DESIGN = {"audit_log"}
 HOLDS_NO_USER_DATA = {
     "alembic_version",  # the schema's revision
+    "api_event_count",  # failed and refused requests per minute and error code, of nobody in particular
     "checkpoint_migrations",  # LangGraph's schema version
     "login_failure",  # keyed by a hash of whatever email was typed, or by an address; not an account's
 }

@@ -5,13 +5,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.conftest import assert_error, auth, new_session, register, register_admin
+from tests.conftest import PASSWORD, assert_error, auth, new_session, register, register_admin
 
 A = "/api/v1/admin"
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
 # Every admin route, with a body that would be valid: the refusal must come from who is asking.
 ROUTES = [
+    ("GET", "/overview", None),
     ("GET", "/users", None),
     ("GET", "/users/{id}", None),
     ("POST", "/users/{id}/disable", None),
@@ -71,6 +72,9 @@ async def test_me_shows_the_role(client, user, admin):
         {"sort": "hashed_password"},
         {"sort": "created_at; DROP TABLE user"},
         {"order": "sideways"},
+        {"sort": "-hashed_password"},
+        {"sort": "--email"},
+        {"sort": "-email", "order": "asc"},
         {"role": "root"},
         {"is_active": "maybe"},
         {"created_after": "yesterday"},
@@ -124,6 +128,8 @@ async def test_search_filters_sorts_and_pages(client, admin):
         "is_active",
         "created_at",
         "last_active",
+        "last_active_at",
+        "last_message_at",
         "daily_message_quota",
         "daily_token_quota",
     }
@@ -133,6 +139,14 @@ async def test_search_filters_sorts_and_pages(client, admin):
     assert (await found(email=f"{tag}%"))["total"] == 0
     by_email = await found(sort="email", order="asc")
     assert [u["email"] for u in by_email["items"]] == sorted(emails)
+    for params, expected in (
+        ({"sort": "email"}, sorted(emails)),  # a key alone ascends
+        ({"sort": "-email"}, sorted(emails, reverse=True)),
+        ({"sort": "email", "order": "desc"}, sorted(emails, reverse=True)),
+        ({"sort": "-created_at", "order": "desc"}, emails[::-1]),
+        ({"sort": "created_at"}, emails),
+    ):
+        assert [u["email"] for u in (await found(**params))["items"]] == expected, params
     first = await found(sort="email", order="asc", limit=2)
     rest = await found(sort="email", order="asc", limit=2, offset=2)
     assert first["total"] == rest["total"] == 3 and len(first["items"]) == 2
@@ -168,22 +182,72 @@ async def test_usage_and_last_active(client, admin):
 
     busier_id = await user_id(client, busier)
     detail = (await client.get(f"{A}/users/{busier_id}", headers=h)).json()
-    assert detail["usage"] == {"sessions": 2, "messages": 6, **sent}
+    today = {f"{k}_today": v for k, v in sent.items()}
+    assert detail["usage"] == {"sessions": 2, "messages": 6, **sent, **today}
     assert detail["role"] == "user" and detail["is_active"] is True
-    assert datetime.fromisoformat(detail["last_active"]) > datetime.fromisoformat(detail["created_at"])
-    empty = (await client.get(f"{A}/users/{await user_id(client, idle)}", headers=h)).json()
-    assert empty["usage"] == {"sessions": 0, "messages": 0, "input_tokens": 0, "output_tokens": 0}
-    assert empty["last_active"] is None
+    assert detail["quota"]["messages_today"] == 3
+    assert detail["quota"]["tokens_today"] == sent["input_tokens"] + sent["output_tokens"]
+    created, last_message = (datetime.fromisoformat(detail[k]) for k in ("created_at", "last_message_at"))
+    assert last_message > created and detail["last_active"] == detail["last_message_at"]
+    assert detail["last_active_at"] == detail["last_message_at"]  # the chat came after the log-in
+    idle_id = await user_id(client, idle)
+    empty = (await client.get(f"{A}/users/{idle_id}", headers=h)).json()
+    assert empty["usage"] == {
+        "sessions": 0,
+        "messages": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "input_tokens_today": 0,
+        "output_tokens_today": 0,
+    }
+    assert empty["last_message_at"] is None and empty["last_active"] is None
+    logged_in = datetime.fromisoformat(empty["last_active_at"])  # their log-in at registration
+    assert created - timedelta(minutes=1) < logged_in < last_message
 
-    # By last activity: never-active users come last in either order.
-    for order, expected in (("desc", [busier, busy, idle]), ("asc", [busy, busier, idle])):
-        r = await client.get(
-            f"{A}/users", params={"email": tag, "sort": "last_active", "order": order}, headers=h
-        )
-        assert [u["email"] for u in r.json()["items"]] == [p["email"] for p in expected]
+    async def by_last_active(sort: str) -> list[str]:
+        r = await client.get(f"{A}/users", params={"email": tag, "sort": sort}, headers=h)
+        assert r.status_code == 200, r.text
+        return [u["email"] for u in r.json()["items"]]
+
+    emails = [p["email"] for p in (idle, busy, busier)]
+    assert await by_last_active("-last_active") == emails[::-1]
+    assert await by_last_active("last_active") == emails
+    # A refresh counts as activity; a user whose logins are all revoked, and who never wrote,
+    # has none: they come last in either order.
+    r = await client.post("/api/v1/auth/login", data={"username": busy["email"], "password": PASSWORD})
+    refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": r.json()["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    reset = {"password": "N3w!password"}
+    assert (await client.post(f"{A}/users/{idle_id}/password", json=reset, headers=h)).status_code == 204
+    assert await by_last_active("-last_active_at") == [emails[1], emails[2], emails[0]]
+    assert await by_last_active("last_active_at") == [emails[2], emails[1], emails[0]]
+    gone = (await client.get(f"{A}/users/{idle_id}", headers=h)).json()
+    assert gone["last_active_at"] is None
 
     r = await client.get(f"{A}/users/{busier_id}/sessions", params={"limit": 1}, headers=h)
     assert r.json()["total"] == 2 and len(r.json()["items"]) == 1
+
+
+async def test_no_admin_route_returns_what_users_wrote_or_were_told(client, admin):
+    h, user = auth(admin), await register(client)
+    uid, sid = await user_id(client, user), await new_session(client, user, "Trip")
+    secret = f"my-secret-{uuid.uuid4().hex}"
+    r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": secret}, headers=auth(user))
+    assert secret in r.json()["reply"]  # the fake model echoes it: the reply holds it too
+    pages = [
+        await client.get(f"{A}/users/{uid}/sessions", headers=h),
+        await client.get(f"{A}/users/{uid}", headers=h),
+        await client.get(f"{A}/users", params={"email": user["email"]}, headers=h),
+        await client.get(f"{A}/overview", headers=h),
+        await client.get(f"{A}/audit", params={"target_id": uid}, headers=h),
+    ]
+    for page in pages:
+        assert page.status_code == 200 and secret not in page.text, page.request.url
+    assert [set(s) for s in pages[0].json()["items"]] == [{"id", "name", "created_at", "updated_at"}]
+    # No admin route reads a session's messages: the only such route is the owner's.
+    assert_error(await client.get(f"/api/v1/sessions/{sid}/messages", headers=h), 404)
+    served = [p for p in (await client.get("/openapi.json")).json()["paths"] if p.startswith(A)]
+    assert not [p for p in served if "message" in p or "memor" in p]
 
 
 async def test_audit_records_who_did_what_to_whom(client, admin):

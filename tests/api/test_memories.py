@@ -42,6 +42,43 @@ async def test_a_fact_from_session_one_is_recalled_in_session_two(app, client, f
     assert memories["items"][0]["session_id"] == first
 
 
+async def test_a_memory_names_the_session_it_was_learned_in_until_that_session_is_deleted(
+    app, client, fake_llm
+):
+    user = await register(client)
+    h = auth(user)
+    learned_in, other = await new_session(client, user), await new_session(client, user)
+    await _chat(client, user, learned_in, "[remember:My sister lives in Lyon]")
+    await app.state.runtime.memory_jobs.idle()
+    by_hand = (await client.post("/api/v1/memories", json={"text": "Plays the cello"}, headers=h)).json()
+    assert by_hand["session_id"] is None
+
+    listed = {m["text"]: m for m in (await client.get("/api/v1/memories", headers=h)).json()["items"]}
+    learned = listed["My sister lives in Lyon"]
+    assert learned["session_id"] == learned_in and listed["Plays the cello"]["session_id"] is None
+    url = f"/api/v1/memories/{learned['id']}"
+    assert (await client.get(url, headers=h)).json()["session_id"] == learned_in
+    hits = (await client.get("/api/v1/memories/search", params={"q": "sister Lyon"}, headers=h)).json()
+    assert {m["text"]: m["session_id"] for m in hits["items"]}["My sister lives in Lyon"] == learned_in
+    # Editing it by hand keeps where it was learned.
+    r = await client.patch(url, json={"text": "My sister lives in Nice"}, headers=h)
+    assert r.json()["session_id"] == learned_in
+
+    # The memory outlives its session; the link then reads as null everywhere.
+    assert (await client.delete(f"/api/v1/sessions/{learned_in}", headers=h)).status_code == 204
+    assert (await client.get(url, headers=h)).json()["session_id"] is None
+    listed = (await client.get("/api/v1/memories", headers=h)).json()["items"]
+    assert {m["text"]: m["session_id"] for m in listed} == {
+        "My sister lives in Nice": None,
+        "Plays the cello": None,
+    }
+    hits = (await client.get("/api/v1/memories/search", params={"q": "sister"}, headers=h)).json()["items"]
+    assert all(m["session_id"] is None for m in hits)
+    # Recall in another session still has it.
+    await _chat(client, user, other, "Where does my sister live?")
+    assert "- My sister lives in Nice" in _system_prompt(fake_llm)
+
+
 async def test_memories_never_cross_users(app, client, fake_llm):
     alice, bob = await register(client), await register(client)
     await _chat(client, alice, await new_session(client, alice), "[remember:Alice's PIN hint is the moon]")

@@ -91,6 +91,7 @@ ROUTES: dict[str, Rule] = {
     "PATCH /api/v1/memories/{memory_id}": Rule(USER, {"json": {"text": "rewritten by the caller"}}),
     "DELETE /api/v1/memories/{memory_id}": Rule(USER),
     "GET /api/v1/memories/{memory_id}/history": Rule(USER),
+    "GET /api/v1/admin/overview": Rule(ADMIN),
     "GET /api/v1/admin/users": Rule(ADMIN),
     "GET /api/v1/admin/users/{user_id}": Rule(ADMIN),
     "DELETE /api/v1/admin/users/{user_id}": Rule(ADMIN),

@@ -53,10 +53,12 @@ class MemoryStore:
         return vector
 
     # --- reads
-    async def search(self, user_id: uuid.UUID, query: str, *, limit: int) -> list[MemoryRow]:
+    async def search(
+        self, user_id: uuid.UUID, query: str, *, limit: int, text_only: bool = False
+    ) -> list[MemoryRow]:
         vector = await self.embed_query(query)
         async with self._pool.connection() as conn:
-            return await memories_repo.nearest(conn, self.table, user_id, vector, limit)
+            return await memories_repo.nearest(conn, self.table, user_id, vector, limit, text_only=text_only)
 
     async def recall(self, user_id: uuid.UUID, query: str) -> list[str]:
         """What goes into the model's context: the nearest memories, within the count and size budget."""
@@ -64,7 +66,7 @@ class MemoryStore:
         if s.memory_recall_limit == 0 or s.memory_recall_max_chars == 0:
             return []
         with metrics.MEMORY_RECALL_FAILURES.count_exceptions(), metrics.MEMORY_RECALL_LATENCY.time():
-            hits = await self.search(user_id, query, limit=s.memory_recall_limit)
+            hits = await self.search(user_id, query, limit=s.memory_recall_limit, text_only=True)
         budget = s.memory_recall_max_chars
         recalled: list[str] = []
         for hit in hits:

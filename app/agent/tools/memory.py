@@ -13,7 +13,7 @@ def memory_tools(store: MemoryStore) -> list[BaseTool]:
     @tool
     async def search_memory(query: str, runtime: ToolRuntime[Context]) -> str:
         """Search what you remember about the current user from earlier conversations."""
-        hits = await store.search(runtime.context.user_id, query[:1000], limit=MAX_FOUND)
+        hits = await store.search(runtime.context.user_id, query[:1000], limit=MAX_FOUND, text_only=True)
         if not hits:
             return "Nothing remembered about that."
         return "\n".join(f"- {h.text}" for h in hits)

@@ -9,6 +9,7 @@ from app.api.admin_deps import AdminUser, get_admin_user
 from app.api.deps import RuntimeDep, SessionDep, SettingsDep
 from app.api.limits import rate_limit
 from app.schemas.admin import (
+    AdminOverview,
     AdminUserDetail,
     AdminUserRead,
     AuditQuery,
@@ -31,10 +32,18 @@ router = APIRouter(
 )
 
 
+@router.get("/overview", response_model=AdminOverview)
+async def overview(_: AdminUser, session: SessionDep) -> AdminOverview:
+    """Users, today's turns and tokens (UTC day), failed and refused requests in the last hour."""
+    return AdminOverview.model_validate(await admin_service.overview(session))
+
+
 @router.get("/users", response_model=Page[AdminUserRead])
 async def list_users(
-    _: AdminUser, session: SessionDep, query: Annotated[UserQuery, Query()]
+    _: AdminUser, session: SessionDep, settings: SettingsDep, query: Annotated[UserQuery, Query()]
 ) -> Page[AdminUserRead]:
+    """Search by email (substring, any case), filter by role, active and creation time, sort by
+    `created_at`, `email` or `last_active` (`-` first: descending). Two statements per page."""
     filters = admin_service.UserFilter(
         email=query.email,
         role=query.role.value if query.role else None,
@@ -44,9 +53,10 @@ async def list_users(
     )
     result = await admin_service.list_users(
         session,
+        settings,
         filters=filters,
-        sort=query.sort,
-        descending=query.order == "desc",
+        sort=query.sort_key,
+        descending=query.descending,
         limit=query.limit,
         offset=query.offset,
     )
@@ -57,11 +67,10 @@ async def list_users(
 async def get_user(
     user_id: uuid.UUID, _: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> AdminUserDetail:
+    """The user as listed, with their usage (overall and today, UTC) and quotas; never their messages."""
     found = await admin_service.get_user(session, settings, user_id)
-    read = AdminUserRead.model_validate(found.user).model_dump(exclude={"last_active"})
     return AdminUserDetail(
-        **read,
-        last_active=found.usage.last_active,
+        **AdminUserRead.model_validate(found.user).model_dump(),
         usage=UsageRead.model_validate(found.usage),
         quota=QuotaRead.model_validate(found.quota),
     )

@@ -71,6 +71,8 @@ async def chat_stream(
                 else:
                     yield sse_event("done", _response(event).model_dump())
         except AppError as exc:
+            if rt.api_events is not None:  # the response is a 200: the error handlers never see it
+                rt.api_events.record(exc.status_code, exc.error)
             yield sse_event("error", {"error": exc.error, "detail": exc.detail})
         finally:
             ACTIVE_STREAMS.dec()
