@@ -123,6 +123,8 @@ async def test_admin_disables_a_user_whose_open_page_stops_working(
 
         await log_in(admin_page, admin["email"])
         await admin_page.get_by_role("link", name="Admin").click()
+        await expect(admin_page.locator(".stat", has_text="Active today")).to_be_visible()
+        await expect(admin_page.locator(".stat", has_text="Turns today").locator("dd")).not_to_have_text("0")
         await admin_page.get_by_role("link", name="Users").click()
         await admin_page.get_by_label("Search by email").fill(email)
         row = admin_page.locator("tr", has_text=email)

@@ -122,7 +122,7 @@ export function AdminUsers() {
                   <td>{u.role}</td>
                   <td>{u.is_active ? "active" : "disabled"}</td>
                   <td>{shortTime(u.created_at)}</td>
-                  <td>{u.last_active ? shortTime(u.last_active) : "never"}</td>
+                  <td>{u.last_active_at ? shortTime(u.last_active_at) : "never"}</td>
                 </tr>
               ))}
             </tbody>
@@ -182,14 +182,14 @@ export function AdminUser({ userId, me }) {
       <h1>{user.email}</h1>
       <p>
         {user.role} · {user.is_active ? "active" : "disabled"} · joined {shortTime(user.created_at)} · last active{" "}
-        {user.last_active ? shortTime(user.last_active) : "never"}
+        {user.last_active_at ? shortTime(user.last_active_at) : "never"}
       </p>
       <dl class="cards">
         <div class="stat"><dt>Sessions</dt><dd>{number(user.usage.sessions)}</dd></div>
         <div class="stat"><dt>Messages</dt><dd>{number(user.usage.messages)}</dd></div>
         <div class="stat"><dt>Tokens overall</dt><dd>{number(user.usage.input_tokens + user.usage.output_tokens)}</dd></div>
         <div class="stat"><dt>Messages today</dt><dd>{number(user.quota.messages_today)}</dd></div>
-        <div class="stat"><dt>Tokens today</dt><dd>{number(user.quota.tokens_today)}</dd></div>
+        <div class="stat"><dt>Tokens today</dt><dd>{number(user.usage.input_tokens_today + user.usage.output_tokens_today)}</dd></div>
       </dl>
       {status && <p role="status" class="notice">{status}</p>}
       <div class="row wrap">
