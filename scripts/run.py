@@ -48,7 +48,7 @@ def main() -> None:
         "--timeout-graceful-shutdown",
         str(int(settings.shutdown_grace_seconds) + 5),
     ]
-    print(f"==> Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    print(f"==> Open http://{settings.host}:{settings.port}/ (the web app; API docs at /docs)", flush=True)
     server = subprocess.Popen(cmd, env=env, cwd=ROOT)
     children.append(server)
     try:

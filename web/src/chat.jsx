@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import * as api from "./api.js";
 import { handOver, loadDraft, saveDraft, takeOver } from "./drafts.js";
 import { sentence } from "./errors.js";
+import { Pencil } from "./icons.jsx";
 import { handleCopyClick } from "./markdown.js";
 import { Feedback, Markdown, ToolSteps } from "./message.jsx";
 import { navigate } from "./router.jsx";
@@ -22,6 +23,8 @@ export function Chat({ sessionId, onTurn }) {
   const abort = useRef(null);
   const list = useRef(null);
   const stick = useRef(true); // keep the view at the bottom while the reader is there
+  const shown = useRef(messages);
+  shown.current = messages;
 
   useEffect(() => {
     if (!sessionId) return;
@@ -103,20 +106,17 @@ export function Chat({ sessionId, onTurn }) {
     stick.current = true;
     const controller = new AbortController();
     abort.current = controller;
-    let before = null; // the transcript to restore if a replacement fails
+    const before = shown.current; // the transcript to restore if a replacement fails
     const reply = keyed({ role: "assistant", content: "", tool_calls: [], status: "streaming" });
     const asked = keyed({ role: "user", content: message });
-    setMessages((old) => {
-      before = old;
-      let kept = old;
-      if (replace) {
-        const lastUser = old.findLastIndex((m) => m.role === "user");
-        kept = old.slice(0, lastUser + 1);
-        if (message !== undefined) kept[lastUser] = { ...kept[lastUser], content: message };
-        return [...kept, reply];
-      }
-      return [...kept, asked, reply];
-    });
+    if (replace) {
+      const lastUser = before.findLastIndex((m) => m.role === "user");
+      const kept = before.slice(0, lastUser + 1);
+      if (message !== undefined) kept[lastUser] = { ...kept[lastUser], content: message };
+      setMessages([...kept, reply]);
+    } else {
+      setMessages([...before, asked, reply]);
+    }
     let done = false;
     try {
       await api.stream(
@@ -138,13 +138,15 @@ export function Chat({ sessionId, onTurn }) {
       if (!done) throw new api.ApiError(0, "agent_error", "The answer ended early.", null);
       onTurn?.();
       refreshIds();
+      // The first turn names a new session (on the server, from the message): show the name.
+      if (!before.length) api.get(`/sessions/${sessionId}`).then(setSession, () => {});
     } catch (err) {
       if (controller.signal.aborted && !(err instanceof api.ApiError)) {
         update(reply.key, { status: "stopped" });
         if (!replace) update(asked.key, { status: "stopped" });
       } else {
         setError(sentence(err));
-        if (replace && before) setMessages(before);
+        if (replace) setMessages(before);
         else {
           setMessages((old) => old.filter((m) => m.key !== reply.key && m.key !== asked.key));
           if (message !== undefined && !replace) {
@@ -343,7 +345,7 @@ function UserMessage({ message, editable, editing, setEditing, onResend }) {
             setEditing(true);
           }}
         >
-          ✎
+          <Pencil />
         </button>
       )}
     </article>

@@ -5,6 +5,7 @@ import { Account } from "./account.jsx";
 import { AdminAudit, AdminOverview, AdminUser, AdminUsers } from "./admin.jsx";
 import * as api from "./api.js";
 import { Login, Signup } from "./auth.jsx";
+import { Menu } from "./icons.jsx";
 import { Chat } from "./chat.jsx";
 import { Memories } from "./memories.jsx";
 import { Link, match, navigate, usePath } from "./router.jsx";
@@ -95,7 +96,7 @@ function App() {
     <div class={`shell ${menuOpen ? "menu-open" : ""}`}>
       <header class="topbar">
         <button type="button" class="icon menu-toggle" aria-label="Chats" onClick={() => setMenuOpen(!menuOpen)}>
-          ☰
+          <Menu />
         </button>
         <Link href="/" class="brand">
           Agent Platform

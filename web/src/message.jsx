@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import * as api from "./api.js";
 import { sentence } from "./errors.js";
+import { ThumbDown, ThumbUp } from "./icons.jsx";
 import { renderMarkdown } from "./markdown.js";
 
 export function ToolSteps({ calls }) {
@@ -58,10 +59,10 @@ export function Feedback({ sessionId, message, onChange }) {
   return (
     <span class="feedback">
       <button type="button" class={`icon ${rating === "up" ? "chosen" : ""}`} aria-pressed={rating === "up"} aria-label="Good answer" title="Good answer" onClick={() => choose("up")}>
-        👍
+        <ThumbUp />
       </button>
       <button type="button" class={`icon ${rating === "down" ? "chosen" : ""}`} aria-pressed={rating === "down"} aria-label="Bad answer" title="Bad answer" onClick={() => choose("down")}>
-        👎
+        <ThumbDown />
       </button>
       {asking && rating && (
         <form

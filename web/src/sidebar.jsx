@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import * as api from "./api.js";
 import { groupByDate } from "./dates.js";
 import { sentence } from "./errors.js";
+import { Pencil, Trash } from "./icons.jsx";
 import { Link, navigate } from "./router.jsx";
 
 const PAGE = 100;
@@ -135,10 +136,10 @@ function SessionItem({ session, active, onChanged }) {
         mode === "view" && (
           <span class="actions">
             <button type="button" class="icon" title="Rename" aria-label={`Rename ${session.name}`} onClick={() => setMode("rename")}>
-              ✎
+              <Pencil />
             </button>
             <button type="button" class="icon" title="Delete" aria-label={`Delete ${session.name}`} onClick={() => setMode("confirm")}>
-              🗑
+              <Trash />
             </button>
           </span>
         )
