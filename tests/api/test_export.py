@@ -51,6 +51,10 @@ async def test_the_export_holds_exactly_the_callers_data(app, client):
         await client.post("/api/v1/memories", json={"text": "Bob hikes"}, headers=auth(bob))
     ).status_code == 201
 
+    async with app.state.runtime.db.engine.begin() as conn:
+        quota = text('UPDATE "user" SET daily_message_quota = 7 WHERE email = :e')
+        await conn.execute(quota, {"e": alice["email"]})
+
     archive = await export(client, alice)
     assert sorted(archive.namelist()) == sorted(
         [
@@ -70,6 +74,7 @@ async def test_the_export_holds_exactly_the_callers_data(app, client):
     account = json.loads(archive.read("account.json"))
     assert account["email"] == alice["email"] and account["role"] == "user"
     assert set(account) == {"id", "email", "role", "is_active", "created_at", "quotas"}
+    assert account["quotas"] == {"messages_per_day": 7, "tokens_per_day": None}
     assert "password" not in archive.read("account.json").decode()
 
     session = json.loads(archive.read(f"sessions/{first}.json"))

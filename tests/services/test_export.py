@@ -110,7 +110,7 @@ async def test_memory_stays_flat_and_the_loop_keeps_running(app, client, tmp_pat
     # Twenty times the messages add a fraction of their size (measured: about 0.35 MB for 4 MB); holding
     # the rows or the archive whole would add more than all of it.
     assert big_peak - small_peak < unpacked / 4, (small_peak, big_peak, unpacked)
-    assert stall < 0.5
+    assert stall < 1.0  # measured 30-70 ms on an idle machine, 320 ms with the 2 cores loaded 3.5x
 
 
 async def test_a_new_part_is_one_function_and_one_line(app, client, monkeypatch):
