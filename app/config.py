@@ -43,7 +43,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:
 # NoDecode: the environment holds "10/minute", not JSON.
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_parse_rate)]
 # The limits a route can name; each is the setting RATE_LIMIT_<NAME>.
-RATE_LIMIT_NAMES = ("login", "register", "refresh", "chat", "stream", "memories", "admin", "api")
+RATE_LIMIT_NAMES = ("login", "register", "refresh", "chat", "stream", "memories", "admin", "export", "api")
 
 
 def _env_files() -> tuple[Path, ...]:
@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     rate_limit_stream: RateSetting = Rate(30, 60)
     rate_limit_memories: RateSetting = Rate(120, 60)
     rate_limit_admin: RateSetting = Rate(300, 60)
+    # A data export reads every row of the user: a few an hour are plenty.
+    rate_limit_export: RateSetting = Rate(5, 3600)
     rate_limit_api: RateSetting = Rate(600, 60)  # every other /api/v1 route
 
     # --- quotas (null: unlimited; an admin can override them per user) and resource limits

@@ -70,6 +70,15 @@ class ThreadBusyError(ConflictError):
         )
 
 
+class NoTurnToReplaceError(ConflictError):
+    error = "no_turn_to_replace"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This session has no completed turn to replace; send a message without replace_last_turn."
+        )
+
+
 class LLMUnavailableError(AppError):
     status_code = 503
     error = "llm_unavailable"

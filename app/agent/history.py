@@ -35,3 +35,9 @@ def window_start(messages: Sequence[BaseMessage], *, max_messages: int, max_char
 def removals(messages: Sequence[BaseMessage], *, max_messages: int, max_chars: int) -> list[RemoveMessage]:
     start = window_start(messages, max_messages=max_messages, max_chars=max_chars)
     return [RemoveMessage(id=m.id) for m in messages[:start] if m.id is not None]
+
+
+def last_turn(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+    """The last turn's messages: its user message and everything after it (none without one)."""
+    starts = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+    return messages[starts[-1] :] if starts else []

@@ -94,6 +94,40 @@ async def page(
     return rows, int(total["n"]) if total else 0
 
 
+async def page_after(
+    conn: AsyncConnection[Any],
+    table: str,
+    user_id: uuid.UUID,
+    *,
+    after: tuple[str, uuid.UUID] | None,
+    limit: int,
+) -> list[tuple[str, MemoryRow]]:
+    """The user's memories oldest first after `after` (a keyset page), each with its sort key."""
+    query = sql.SQL(
+        "SELECT coalesce(payload->>'created_at', '') AS sort_key, {cols} FROM {t}"
+        " WHERE user_id = %(u)s AND (%(k)s::text IS NULL"
+        "   OR (coalesce(payload->>'created_at', ''), id) > (%(k)s::text, %(i)s::uuid))"
+        " ORDER BY 1, id LIMIT %(n)s"
+    ).format(cols=_COLUMNS, t=sql.Identifier(table))
+    key, last_id = after if after is not None else (None, None)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, {"u": user_id, "k": key, "i": last_id, "n": limit})
+        return [(r.pop("sort_key"), _row(r)) for r in await cur.fetchall()]
+
+
+async def histories(
+    conn: AsyncConnection[Any], user_id: uuid.UUID, memory_ids: list[uuid.UUID]
+) -> list[HistoryRow]:
+    """The history of each of these memories of the user, in order."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, memory_id, event, old_memory, new_memory, created_at, updated_at"
+            " FROM memory_history WHERE user_id = %s AND memory_id = ANY(%s) ORDER BY memory_id, id",
+            (user_id, memory_ids),
+        )
+        return [HistoryRow(**r) for r in await cur.fetchall()]
+
+
 async def get(
     conn: AsyncConnection[Any], table: str, user_id: uuid.UUID, memory_id: uuid.UUID
 ) -> MemoryRow | None:

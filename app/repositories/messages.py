@@ -23,5 +23,18 @@ async def list_for_thread(
     return list(rows.scalars()), int(total.scalar_one())
 
 
+async def page_after(
+    session: AsyncSession, thread_id: uuid.UUID, *, after_id: int, limit: int
+) -> list[Message]:
+    """The thread's messages with ids above `after_id`, in order (a keyset page)."""
+    rows = await session.execute(
+        select(Message)
+        .where(Message.thread_id == thread_id, col(Message.id) > after_id)
+        .order_by(col(Message.id))
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
 async def delete_for_thread(session: AsyncSession, thread_id: uuid.UUID) -> None:
     await session.execute(delete(Message).where(col(Message.thread_id) == thread_id))

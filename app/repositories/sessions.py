@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -32,6 +32,28 @@ async def list_for_user(
     )
     total = await session.execute(select(func.count()).where(ChatSession.user_id == user_id))
     return list(rows.scalars()), int(total.scalar_one())
+
+
+async def page_with_threads(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[tuple[ChatSession, uuid.UUID]]:
+    """The user's sessions with their thread ids, oldest first, after the (created_at, id) `after`:
+    keyset pages that cost the same however far in they are."""
+    query = (
+        select(ChatSession, Thread.id)
+        .join(Thread, col(Thread.session_id) == ChatSession.id)
+        .where(ChatSession.user_id == user_id)
+        .order_by(col(ChatSession.created_at), col(ChatSession.id))
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(col(ChatSession.created_at), col(ChatSession.id)) > tuple_(*after))
+    rows = await session.execute(query)
+    return [(row[0], row[1]) for row in rows.all()]
 
 
 async def get_owned(

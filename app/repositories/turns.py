@@ -29,20 +29,32 @@ WITH released AS (
         SELECT 1 FROM memory_job WHERE failed_at IS NULL LIMIT %(max_jobs)s) AS queued) < %(max_jobs)s
     RETURNING id
 ), pruned AS (
-    -- Only the pointer's checkpoint is ever read again: drop the older ones of this thread.
+    -- Only the pointer's checkpoint and the one its turn started from (to replace that turn from)
+    -- are ever read again: drop the older ones of this thread, and the replaced turn's.
     DELETE FROM checkpoints c USING released
     WHERE %(checkpoint_id)s::text IS NOT NULL AND c.thread_id = released.id::text
       AND c.checkpoint_ns = '' AND c.checkpoint_id < %(checkpoint_id)s
+      AND c.checkpoint_id IS DISTINCT FROM %(keep_checkpoint_id)s::text
 ), pruned_writes AS (
     DELETE FROM checkpoint_writes w USING released
     WHERE %(checkpoint_id)s::text IS NOT NULL AND w.thread_id = released.id::text
       AND w.checkpoint_ns = '' AND w.checkpoint_id < %(checkpoint_id)s
+      AND w.checkpoint_id IS DISTINCT FROM %(keep_checkpoint_id)s::text
+), kept AS (
+    SELECT c.checkpoint_id, c.checkpoint -> 'channel_versions' AS versions
+    FROM checkpoints c JOIN released ON c.thread_id = released.id::text
+    WHERE c.checkpoint_ns = '' AND c.checkpoint_id IN (%(checkpoint_id)s::text, %(keep_checkpoint_id)s::text)
 ), pruned_blobs AS (
-    -- Blobs are per channel version; keep exactly the versions the pointer's checkpoint names.
-    DELETE FROM checkpoint_blobs b USING released, checkpoints kept
+    -- Blobs are per channel version; keep exactly the versions the kept checkpoints name.
+    DELETE FROM checkpoint_blobs b USING released
     WHERE b.thread_id = released.id::text AND b.checkpoint_ns = ''
-      AND kept.thread_id = b.thread_id AND kept.checkpoint_ns = '' AND kept.checkpoint_id = %(checkpoint_id)s
-      AND (kept.checkpoint -> 'channel_versions' ->> b.channel) IS DISTINCT FROM b.version
+      AND EXISTS (SELECT 1 FROM kept WHERE kept.checkpoint_id = %(checkpoint_id)s)
+      AND NOT EXISTS (SELECT 1 FROM kept WHERE (kept.versions ->> b.channel) = b.version)
+), replaced AS (
+    -- Regenerate or edit: the replaced turn's transcript goes with the statement recording its successor.
+    DELETE FROM message m USING released
+    WHERE %(replace_from_id)s::bigint IS NOT NULL AND m.thread_id = released.id
+      AND m.id >= %(replace_from_id)s::bigint
 ), inserted AS (
     INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, created_at)
     SELECT released.id, v.role, v.content, v.tool_calls, v.input_tokens, v.output_tokens, %(now)s
@@ -63,6 +75,40 @@ SELECT (SELECT max(id) FROM inserted) AS last_id, (SELECT count(*) FROM job) AS 
 """
 
 
+# The turn a regenerate or an edit replaces: its user message (the transcript from there on is its),
+# and the checkpoint the turn started from, which is the parent of the checkpoint it saved (one
+# checkpoint per turn, with durability="exit") if record_turn kept it.
+_LAST_TURN = """
+SELECT m.id AS user_message_id, m.content AS user_text, c.parent_checkpoint_id,
+       EXISTS (SELECT 1 FROM checkpoints p WHERE p.thread_id = %(thread)s AND p.checkpoint_ns = ''
+               AND p.checkpoint_id = c.parent_checkpoint_id) AS parent_kept
+FROM (SELECT id, content FROM message WHERE thread_id = %(thread_id)s AND role = 'user'
+      ORDER BY id DESC LIMIT 1) AS m
+LEFT JOIN checkpoints c
+    ON c.thread_id = %(thread)s AND c.checkpoint_ns = '' AND c.checkpoint_id = %(checkpoint_id)s::text
+"""
+
+
+@dataclass(frozen=True)
+class LastTurn:
+    user_message_id: int
+    user_text: str
+    parent_checkpoint_id: str | None  # None for a session's first turn
+    parent_kept: bool  # False for the first turn, and for turns recorded before parents were kept
+
+
+async def last_turn(
+    conn: AsyncConnection[Any], *, thread_id: uuid.UUID, checkpoint_id: str | None
+) -> LastTurn | None:
+    """The thread's last completed turn, whose checkpoint is `checkpoint_id` (the thread's pointer);
+    None when it has none. Read under the thread's lease, so that nothing changes it meanwhile."""
+    cur = await conn.execute(
+        _LAST_TURN, {"thread_id": thread_id, "thread": str(thread_id), "checkpoint_id": checkpoint_id}
+    )
+    row = await cur.fetchone()
+    return None if row is None else LastTurn(**row)
+
+
 @dataclass(frozen=True)
 class Recorded:
     message_id: int | None  # None when the lease was lost: nothing was written
@@ -76,6 +122,8 @@ async def record_turn(
     user_id: uuid.UUID,
     run_id: uuid.UUID,
     checkpoint_id: str | None,
+    keep_checkpoint_id: str | None,
+    replace_from_id: int | None,
     user_text: str,
     reply: str,
     tool_calls: list[dict[str, Any]] | None,
@@ -86,7 +134,9 @@ async def record_turn(
     max_jobs: int,
 ) -> Recorded:
     """Append the user message and the reply, release the lease, move the checkpoint pointer,
-    prune the thread's older checkpoints, so storage per thread stays bounded too, and count the
+    prune the thread's other checkpoints but `keep_checkpoint_id` (the one this turn started from,
+    unless it replaced the turn before), so storage per thread stays bounded too, delete the
+    transcript from message `replace_from_id` on (the turn this one replaces), and count the
     turn and its tokens towards the user's day (`now`'s UTC date), and, with `remember`, queue the
     user's message for memory extraction (unless `max_jobs` wait already).
 
@@ -102,6 +152,8 @@ async def record_turn(
             "day": now.astimezone(UTC).date(),
             "run_id": run_id,
             "checkpoint_id": checkpoint_id,
+            "keep_checkpoint_id": keep_checkpoint_id,
+            "replace_from_id": replace_from_id,
             "user_text": user_text,
             "reply": reply,
             "tool_calls": Json(tool_calls) if tool_calls else None,

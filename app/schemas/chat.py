@@ -11,7 +11,11 @@ from app.schemas.common import CleanStr
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: CleanStr
+    # Optional only with replace_last_turn, which then sends the replaced turn's message again.
+    message: CleanStr | None = None
+    # The turn replaces the session's last completed one (regenerate, or edit and resend); the old
+    # turn's transcript is deleted only once the new one is recorded.
+    replace_last_turn: bool = False
 
 
 class ToolCallRead(BaseModel):

@@ -7,13 +7,14 @@ from typing import Any, cast
 
 import anyio
 import structlog
-from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StreamMode
 
+from app.agent import history
 from app.agent.state import Context
 from app.config import Settings
-from app.errors import AgentError, AppError, ShuttingDownError, ValidationFailedError
+from app.errors import AgentError, AppError, NoTurnToReplaceError, ShuttingDownError, ValidationFailedError
 from app.runtime import Runtime
 from app.services import leases
 from app.services.isolated import in_own_task
@@ -29,7 +30,12 @@ TurnEvent = Token | ToolEvent | Restart | TurnResult
 _MESSAGE = ("body", "message")
 
 
-def validate_message(text: str, settings: Settings) -> None:
+def validate_message(text: str | None, settings: Settings, *, replace_last_turn: bool = False) -> None:
+    """None is a valid message only when replacing the last turn: that turn's message is sent again."""
+    if text is None:
+        if not replace_last_turn:
+            raise ValidationFailedError("message is required unless replace_last_turn is true", loc=_MESSAGE)
+        return
     if not text.strip():
         raise ValidationFailedError("message must not be empty", loc=_MESSAGE)
     if len(text) > settings.max_message_chars:
@@ -38,9 +44,54 @@ def validate_message(text: str, settings: Settings) -> None:
         )
 
 
-async def begin_turn(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> leases.Lease:
-    """The lease statement also checks the user and token, quotas and the concurrency limits."""
-    return await leases.take(rt, token, session_id=session_id)
+async def begin_turn(
+    rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID, replace_last_turn: bool = False
+) -> leases.Lease:
+    """The lease statement also checks the user and token, quotas and the concurrency limits.
+
+    With `replace_last_turn`, the run will replace the session's last completed turn: that turn is read
+    under the lease (NoTurnToReplaceError when there is none), and nothing of it changes unless the new
+    turn completes.
+    """
+    lease = await leases.take(rt, token, session_id=session_id)
+    if replace_last_turn:
+        try:
+            await _prepare_replacement(rt, lease)
+        except BaseException:
+            await leases.abandon(rt, lease)
+            raise
+    return lease
+
+
+async def _prepare_replacement(rt: Runtime, lease: leases.Lease) -> None:
+    turn = await leases.last_turn(rt, lease)
+    if turn is None:
+        raise NoTurnToReplaceError()
+    lease.replacing = turn
+    if not turn.parent_kept:
+        # The state before the turn is gone (the first turn, or one recorded before parents were kept):
+        # start from the turn's own checkpoint without its messages.
+        state = await rt.graph.aget_state(_thread_config(lease.thread_id, lease.checkpoint_id))
+        lease.drop_message_ids = tuple(
+            m.id for m in history.last_turn(state.values.get("messages") or []) if m.id is not None
+        )
+
+
+def turn_text(text: str | None, lease: leases.Lease) -> str:
+    """The message of the turn: the one sent, or the replaced turn's when regenerating (validate_message
+    and begin_turn have made sure that one of them exists)."""
+    if text is not None:
+        return text
+    if lease.replacing is None:
+        raise RuntimeError("a turn without a message must replace the last turn")
+    return lease.replacing.user_text
+
+
+def _thread_config(thread_id: uuid.UUID, checkpoint_id: str | None) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": str(thread_id)}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
 
 
 async def abandon_turn(rt: Runtime, lease: leases.Lease) -> None:
@@ -65,15 +116,19 @@ async def run_turn(
     }
     if rt.tracing is not None:
         config["metadata"] = rt.tracing.run_metadata(user_id=user_id, session_id=session_id)
-    if lease.checkpoint_id:
-        # Fork from the last completed turn, never from what a failed run left behind.
-        config["configurable"]["checkpoint_id"] = lease.checkpoint_id
+    if start := lease.start_checkpoint_id:
+        # Fork from the last completed turn (or the one before it, to replace it), never from what
+        # a failed run left behind.
+        config["configurable"]["checkpoint_id"] = start
+    new_messages: list[BaseMessage] = [HumanMessage(text, id=str(uuid.uuid4()))]
+    if lease.drop_message_ids:
+        new_messages = [*(RemoveMessage(id=i) for i in lease.drop_message_ids), *new_messages]
     modes: list[StreamMode] = ["updates", "checkpoints", "messages"] if stream else ["updates", "checkpoints"]
     collector = TurnCollector()
     checkpoint_id: str | None = None
     graph_stream = in_own_task(
         rt.graph.astream(
-            {"messages": [HumanMessage(text, id=str(uuid.uuid4()))]},
+            {"messages": new_messages},
             config,
             context=Context(user_id=user_id, session_id=session_id, db=rt.db.sessions),
             stream_mode=modes,
@@ -131,9 +186,17 @@ async def run_turn(
     yield result
 
 
-async def send_message(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID, text: str) -> TurnResult:
-    validate_message(text, rt.settings)
-    lease = await begin_turn(rt, token, session_id=session_id)
+async def send_message(
+    rt: Runtime,
+    token: TokenClaims,
+    *,
+    session_id: uuid.UUID,
+    text: str | None,
+    replace_last_turn: bool = False,
+) -> TurnResult:
+    validate_message(text, rt.settings, replace_last_turn=replace_last_turn)
+    lease = await begin_turn(rt, token, session_id=session_id, replace_last_turn=replace_last_turn)
+    text = turn_text(text, lease)
     turn = run_turn(rt, user_id=token.user_id, session_id=session_id, text=text, lease=lease, stream=False)
     try:
         async for event in turn:

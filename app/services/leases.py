@@ -27,6 +27,7 @@ from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import leases as leases_repo
 from app.repositories import turns as turns_repo
 from app.repositories.leases import Admission
+from app.repositories.turns import LastTurn
 from app.runtime import RunHandle, Runtime
 from app.services import quotas
 from app.services.tokens import TokenClaims
@@ -40,9 +41,29 @@ class Lease:
     thread_id: uuid.UUID
     user_id: uuid.UUID
     run_id: uuid.UUID
-    checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
+    checkpoint_id: str | None  # the last completed turn's checkpoint: kept if the run fails
     handle: RunHandle
     settled: bool = False  # completed or abandoned by this process: nothing left to release
+    # Set when the run replaces the last completed turn (regenerate, edit): that turn, and the ids of
+    # the graph messages to remove first when the run has to start from that turn's own checkpoint.
+    replacing: LastTurn | None = None
+    drop_message_ids: tuple[str, ...] = ()
+
+    @property
+    def start_checkpoint_id(self) -> str | None:
+        """Where the run starts: the last completed turn's checkpoint, or the one before that turn
+        when the run replaces it and that checkpoint was kept."""
+        if self.replacing is not None and self.replacing.parent_kept:
+            return self.replacing.parent_checkpoint_id
+        return self.checkpoint_id
+
+    @property
+    def keep_checkpoint_id(self) -> str | None:
+        """The checkpoint kept beside the one this run saves: the state before its turn, so that the
+        turn can be replaced; none when the run started from the replaced turn's checkpoint."""
+        if self.replacing is not None and not self.replacing.parent_kept:
+            return None
+        return self.start_checkpoint_id
 
 
 async def take(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> Lease:
@@ -99,11 +120,19 @@ def _refusal(found: Admission | None, rt: Runtime, *, now: datetime) -> AppError
     return ThreadBusyError()
 
 
+async def last_turn(rt: Runtime, lease: Lease) -> LastTurn | None:
+    """The thread's last completed turn, read under the lease (only when a run replaces it)."""
+    async with rt.db.pool.connection() as conn:
+        return await turns_repo.last_turn(conn, thread_id=lease.thread_id, checkpoint_id=lease.checkpoint_id)
+
+
 async def complete(
     rt: Runtime, lease: Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
 ) -> None:
     """Store the turn, queue its memory job and release the lease in one statement; NotFoundError if
-    the lease was lost."""
+    the lease was lost. A run replacing the last turn deletes that turn's transcript in the same
+    statement."""
+    replacing = lease.replacing
     with anyio.CancelScope(shield=True):  # the reply exists: finish storing it even if the client left
         async with rt.db.pool.connection() as conn:
             recorded = await turns_repo.record_turn(
@@ -112,13 +141,16 @@ async def complete(
                 user_id=lease.user_id,
                 run_id=lease.run_id,
                 checkpoint_id=checkpoint_id,
+                keep_checkpoint_id=lease.keep_checkpoint_id,
+                replace_from_id=replacing.user_message_id if replacing else None,
                 user_text=text,
                 reply=result.reply,
                 tool_calls=[c.as_json() for c in result.tool_calls] or None,
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
                 now=datetime.now(UTC),
-                remember=rt.memory is not None,
+                # Regenerating sends the same message again: nothing new to learn from it.
+                remember=rt.memory is not None and (replacing is None or replacing.user_text != text),
                 max_jobs=rt.settings.memory_max_pending,
             )
     _settle(rt, lease)

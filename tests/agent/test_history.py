@@ -107,8 +107,8 @@ async def test_storage_per_thread_stays_bounded(app, client, user):
                 {"t": str(thread_id)},
             )
         ).one()
-    assert tuple(rows) == (1, 0, 0)
-    # The one checkpoint left is the pointer, and the conversation continues from it.
+    # Two checkpoints are left: the pointer, and the one its turn started from (to replace that turn).
+    assert tuple(rows) == (2, 0, 0)
     r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "again"}, headers=auth(user))
     assert r.status_code == 200
     assert pointer is not None

@@ -225,10 +225,11 @@ async def test_failed_and_cancelled_turns_leave_exactly_the_last_completed_turns
     await _released(app, sid)
     assert await _checkpoint_rows(app, sid) == completed
 
-    # The next completed turn replaces them (a thread keeps its latest checkpoint only).
+    # The next completed turn replaces them: a thread keeps its latest checkpoint and the one that
+    # turn started from (the last completed turn's, kept to replace the latest turn from).
     fake_llm.token_delay = 0
     assert (await _chat(client, user, sid, "b")).status_code == 200
     after = await _checkpoint_rows(app, sid)
-    assert len(after["checkpoints"]) == 1 and after["checkpoints"] != completed["checkpoints"]
+    assert len(after["checkpoints"]) == 2 and max(completed["checkpoints"]) in after["checkpoints"]
     transcript = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()
     assert [m["content"] for m in transcript["items"] if m["role"] == "user"] == ["[calc:1+1]", "a", "b"]

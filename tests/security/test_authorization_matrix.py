@@ -71,6 +71,7 @@ ROUTES: dict[str, Rule] = {
         destructive_to_caller=True,
     ),
     "GET /api/v1/auth/me": Rule(USER),
+    "GET /api/v1/auth/me/export": Rule(USER),
     "DELETE /api/v1/auth/me": Rule(USER, destructive_to_caller=True),
     "POST /api/v1/sessions": Rule(USER, {"json": {"name": "matrix"}}),
     "GET /api/v1/sessions": Rule(USER),

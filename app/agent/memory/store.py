@@ -81,6 +81,21 @@ class MemoryStore:
         async with self._pool.connection() as conn:
             return await memories_repo.page(conn, self.table, user_id, limit=limit, offset=offset)
 
+    async def page_with_history(
+        self, user_id: uuid.UUID, *, after: tuple[str, uuid.UUID] | None, limit: int
+    ) -> tuple[list[tuple[MemoryRow, list[HistoryRow]]], tuple[str, uuid.UUID] | None]:
+        """A keyset page of the user's memories, oldest first, each with its history; and the key
+        of the next page (None after the last)."""
+        async with self._pool.connection() as conn:
+            rows = await memories_repo.page_after(conn, self.table, user_id, after=after, limit=limit)
+            found = await memories_repo.histories(conn, user_id, [row.id for _, row in rows]) if rows else []
+        by_memory: dict[uuid.UUID, list[HistoryRow]] = {}
+        for entry in found:
+            by_memory.setdefault(entry.memory_id, []).append(entry)
+        page = [(row, by_memory.get(row.id, [])) for _, row in rows]
+        next_key = (rows[-1][0], rows[-1][1].id) if len(rows) == limit else None
+        return page, next_key
+
     async def get(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRow | None:
         async with self._pool.connection() as conn:
             return await memories_repo.get(conn, self.table, user_id, memory_id)

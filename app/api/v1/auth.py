@@ -1,8 +1,10 @@
 """Sign-up, log-in, token refresh, log-out and password changes."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import TypeAdapter, ValidationError
 
@@ -19,6 +21,7 @@ from app.api.limits import ClientAddress, rate_limit
 from app.errors import UnauthorizedError
 from app.schemas.auth import Email, PasswordChange, RefreshRequest, TokenRead, UserCreate, UserRead
 from app.services import auth as auth_service
+from app.services import export as export_service
 from app.services import tokens
 from app.services.tokens import TokenPair
 
@@ -158,6 +161,31 @@ async def change_password(
 @router.get("/me", response_model=UserRead, dependencies=[rate_limit("api")])
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
+
+
+@router.get(
+    "/me/export",
+    dependencies=[rate_limit("export")],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/zip": {}},
+            "description": "A zip of the caller's data: README.txt, account.json, sessions/<id>.json"
+            " and .md, memories.json",
+        }
+    },
+)
+async def export_me(user: CurrentUser, rt: RuntimeDep) -> StreamingResponse:
+    """Everything of the caller's account, as one zip written while it downloads."""
+    when = datetime.now(UTC)
+    return StreamingResponse(
+        export_service.export_zip(rt, user, when=when),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{export_service.filename(when)}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[rate_limit("api")])

@@ -32,7 +32,9 @@ def _response(result: TurnResult) -> ChatResponse:
 @router.post("/{session_id}/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")])
 async def chat(session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: RuntimeDep) -> ChatResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
-    result = await chat_service.send_message(rt, token, session_id=session_id, text=body.message)
+    result = await chat_service.send_message(
+        rt, token, session_id=session_id, text=body.message, replace_last_turn=body.replace_last_turn
+    )
     return _response(result)
 
 
@@ -52,10 +54,13 @@ async def chat_stream(
 ) -> EventStreamResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
     # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.
-    chat_service.validate_message(body.message, rt.settings)
-    lease = await chat_service.begin_turn(rt, token, session_id=session_id)
+    chat_service.validate_message(body.message, rt.settings, replace_last_turn=body.replace_last_turn)
+    lease = await chat_service.begin_turn(
+        rt, token, session_id=session_id, replace_last_turn=body.replace_last_turn
+    )
+    text = chat_service.turn_text(body.message, lease)
     turn = chat_service.run_turn(
-        rt, user_id=token.user_id, session_id=session_id, text=body.message, lease=lease, stream=True
+        rt, user_id=token.user_id, session_id=session_id, text=text, lease=lease, stream=True
     )
 
     async def events() -> AsyncIterator[str]:
