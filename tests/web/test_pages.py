@@ -191,3 +191,22 @@ async def test_light_chat_screenshot(page: Page, fake_llm: object) -> None:
     background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(255, 255, 255)", background
     await screenshot(page, "chat-light")
+
+
+async def test_long_histories_load_older_messages_on_scroll(page: Page, web_url: str) -> None:
+    email = await sign_up(page)
+    headers = await api_login(web_url, email)
+    async with httpx.AsyncClient(base_url=web_url, headers=headers, timeout=30) as http:
+        session_id = (await http.post("/api/v1/sessions", json={"name": "long one"})).json()["id"]
+        for i in range(32):
+            r = await http.post(f"/api/v1/sessions/{session_id}/chat", json={"message": f"turn number {i}"})
+            assert r.status_code == 200, r.text
+    await page.goto(f"/c/{session_id}")
+    messages = page.locator("article.message")
+    await expect(messages.last).to_contain_text("Echo: turn number 31")
+    await expect(messages).to_have_count(50)
+    await expect(page.get_by_text("turn number 0", exact=True)).to_have_count(0)
+    to_top = "el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')) }"
+    await page.locator(".messages").evaluate(to_top)
+    await expect(messages).to_have_count(64)
+    await expect(messages.first).to_have_text("turn number 0")
