@@ -65,7 +65,15 @@ export function AdminOverview() {
 }
 
 export function AdminUsers() {
-  const [filters, setFilters] = useState({ email: "", role: "", is_active: "", sort: "created_at", order: "desc" });
+  const [filters, setFilters] = useState({
+    email: "",
+    role: "",
+    is_active: "",
+    created_after: "",
+    created_before: "",
+    sort: "created_at",
+    order: "desc",
+  });
   const [offset, setOffset] = useState(0);
   const [page, error] = useLoad(() => api.get("/admin/users", { ...filters, limit: PAGE, offset }), [filters, offset]);
   const set = (name) => (event) => {
@@ -93,6 +101,14 @@ export function AdminUsers() {
           <option value="true">Active</option>
           <option value="false">Disabled</option>
         </select>
+        <label class="inline">
+          Joined from
+          <input type="date" aria-label="Joined from" value={filters.created_after} onInput={set("created_after")} />
+        </label>
+        <label class="inline">
+          until
+          <input type="date" aria-label="Joined until" value={filters.created_before} onInput={set("created_before")} />
+        </label>
       </form>
       {error && <p class="error" role="alert">{error}</p>}
       {page && (
@@ -222,6 +238,9 @@ export function AdminUser({ userId, me }) {
       </div>
       <QuotaForm user={user} onSaved={(text) => { setStatus(text); reload(); }} />
       <PasswordReset userId={userId} onDone={setStatus} />
+      <p>
+        <Link href={`/admin/audit?target_id=${userId}`}>What admins did to this user</Link>
+      </p>
       <h2>Sessions</h2>
       <p class="muted">Admins see a user's sessions, not what was said in them: conversations stay private to their owner.</p>
       <ul class="plain-list">
@@ -274,8 +293,11 @@ function QuotaForm({ user, onSaved }) {
 function PasswordReset({ userId, onDone }) {
   const [password, setPassword] = useState("");
   const [error, setError] = useState("");
+  const [confirming, setConfirming] = useState(false);
   const submit = async (event) => {
     event.preventDefault();
+    if (!confirming) return setConfirming(true);
+    setConfirming(false);
     try {
       await api.post(`/admin/users/${userId}/password`, { password });
       setPassword("");
@@ -293,7 +315,15 @@ function PasswordReset({ userId, onDone }) {
         <input type="password" autocomplete="new-password" required value={password} onInput={(e) => setPassword(e.target.value)} />
       </label>
       {error && <p class="error">{error}</p>}
-      <button type="submit">Reset password</button>
+      {confirming ? (
+        <span class="confirm">
+          Every login of this user ends.
+          <button type="submit" class="danger small">Reset it</button>
+          <button type="button" class="small" onClick={() => setConfirming(false)}>Cancel</button>
+        </span>
+      ) : (
+        <button type="submit">Reset password</button>
+      )}
     </form>
   );
 }
@@ -303,7 +333,11 @@ const ACTIONS = ["user.created", "user.disabled", "user.enabled", "user.password
 export function AdminAudit() {
   const [action, setAction] = useState("");
   const [offset, setOffset] = useState(0);
-  const [page, error] = useLoad(() => api.get("/admin/audit", { action, limit: PAGE, offset }), [action, offset]);
+  const [target, setTarget] = useState(() => new URLSearchParams(location.search).get("target_id") || "");
+  const [page, error] = useLoad(
+    () => api.get("/admin/audit", { action, target_id: target, limit: PAGE, offset }),
+    [action, target, offset],
+  );
   return (
     <section class="page admin">
       <AdminNav />
@@ -313,6 +347,11 @@ export function AdminAudit() {
           <option value="">Every action</option>
           {ACTIONS.map((a) => <option key={a} value={a}>{a}</option>)}
         </select>
+        {target && (
+          <button type="button" class="small" onClick={() => { setOffset(0); setTarget(""); history.replaceState(null, "", "/admin/audit"); }}>
+            Showing one user: show everyone
+          </button>
+        )}
       </form>
       {error && <p class="error" role="alert">{error}</p>}
       {page && (

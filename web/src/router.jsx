@@ -3,10 +3,10 @@ import { useEffect, useState } from "preact/hooks";
 
 const listeners = new Set();
 
-export function navigate(path, { replace = false } = {}) {
-  if (path === location.pathname) return;
-  history[replace ? "replaceState" : "pushState"](null, "", path);
-  for (const listener of listeners) listener(path);
+export function navigate(target, { replace = false } = {}) {
+  if (target === location.pathname + location.search) return;
+  history[replace ? "replaceState" : "pushState"](null, "", target);
+  for (const listener of listeners) listener(location.pathname);
 }
 
 export function usePath() {
