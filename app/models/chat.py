@@ -17,6 +17,9 @@ class ChatSession(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False))
     name: str = Field(max_length=200)
+    # Still the placeholder given at creation: the first completed turn names the session from its
+    # message (app/repositories/turns.py). A rename by the user clears it for good.
+    name_is_default: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

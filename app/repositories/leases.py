@@ -25,7 +25,8 @@ def live(alias: str) -> str:
 
 # Every admission check of a turn comes back from the statement that takes the lease: the user is
 # active, the token's login is live, the session is theirs, the day's quota is not used up (a quota of
-# 0 blocks), fewer turns than the limits run for the user and in total, and the thread is free. The
+# 0 blocks), fewer turns than the limits run for the user and in total, and the thread is free. It also
+# reads what the turn needs to know of the session (its placeholder name), so no turn reads it again. The
 # UPDATE re-checks the rule on the locked row, so two turns racing for one thread cannot both win.
 # Two turns starting at the same instant may both pass a count: the limits can be exceeded by as many
 # turns as race, never by more.
@@ -37,7 +38,7 @@ WITH u AS (
            EXISTS (SELECT 1 FROM auth_session a WHERE a.id = %(login_id)s AND a.user_id = u.id) AS login_live
     FROM "user" u WHERE u.id = %(user_id)s
 ), target AS (
-    SELECT t.id, {live("t")} AS busy
+    SELECT t.id, {live("t")} AS busy, s.name_is_default
     FROM thread t JOIN session s ON s.id = t.session_id
     WHERE s.id = %(session_id)s AND s.user_id = %(user_id)s
 ), used AS (
@@ -46,6 +47,7 @@ WITH u AS (
     SELECT u.is_active AS active, u.login_live,
            target.id AS thread_id,
            coalesce(target.busy, false) AS busy,
+           coalesce(target.name_is_default, false) AS name_is_default,
            u.message_quota, u.token_quota,
            coalesce(used.messages, 0) AS messages_used, coalesce(used.tokens, 0) AS tokens_used,
            (SELECT count(*) FROM (
@@ -119,6 +121,7 @@ class Admission:
     running: int
     taken: bool
     checkpoint_id: str | None
+    name_is_default: bool  # the session still has its placeholder name: this turn's message names it
 
 
 async def take(

@@ -10,8 +10,10 @@ from sqlmodel import col, select
 from app.models import ChatSession, Thread
 
 
-async def add(session: AsyncSession, *, user_id: uuid.UUID, name: str) -> tuple[ChatSession, Thread]:
-    chat = ChatSession(user_id=user_id, name=name)
+async def add(
+    session: AsyncSession, *, user_id: uuid.UUID, name: str, name_is_default: bool
+) -> tuple[ChatSession, Thread]:
+    chat = ChatSession(user_id=user_id, name=name, name_is_default=name_is_default)
     thread = Thread(session_id=chat.id)
     session.add(chat)
     await session.flush()
@@ -48,6 +50,7 @@ async def get_owned(
 
 async def rename(session: AsyncSession, chat: ChatSession, *, name: str, now: datetime) -> ChatSession:
     chat.name = name
+    chat.name_is_default = False  # the user's choice: never renamed automatically again
     chat.updated_at = now
     session.add(chat)
     await session.flush()

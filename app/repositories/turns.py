@@ -53,6 +53,12 @@ WITH released AS (
     ) AS v (n, role, content, tool_calls, input_tokens, output_tokens)
     ORDER BY v.n
     RETURNING id
+), named AS (
+    -- A session still under its placeholder takes the name derived from its first turn, once; the
+    -- flag is re-checked here so a rename that landed during the turn wins.
+    UPDATE session SET name = %(auto_name)s, name_is_default = false
+    FROM released
+    WHERE %(auto_name)s::text IS NOT NULL AND session.id = released.session_id AND session.name_is_default
 ), counted AS (
     INSERT INTO usage_daily (user_id, day, messages, tokens)
     SELECT %(user_id)s, %(day)s, 1, %(input_tokens)s::bigint + %(output_tokens)s::bigint FROM released
@@ -84,11 +90,13 @@ async def record_turn(
     now: datetime,
     remember: bool,
     max_jobs: int,
+    auto_name: str | None = None,
 ) -> Recorded:
     """Append the user message and the reply, release the lease, move the checkpoint pointer,
     prune the thread's older checkpoints, so storage per thread stays bounded too, and count the
     turn and its tokens towards the user's day (`now`'s UTC date), and, with `remember`, queue the
-    user's message for memory extraction (unless `max_jobs` wait already).
+    user's message for memory extraction (unless `max_jobs` wait already). With `auto_name`, a session
+    still under its placeholder name takes that name.
 
     The messages are inserted only if this run still holds the lease, which the same statement
     releases. The reply's id is None when the lease was lost (the session was deleted or cleared
@@ -110,6 +118,7 @@ async def record_turn(
             "now": now,
             "remember": remember,
             "max_jobs": max_jobs,
+            "auto_name": auto_name,
         },
     )
     row = await cur.fetchone()

@@ -28,7 +28,7 @@ from app.repositories import leases as leases_repo
 from app.repositories import turns as turns_repo
 from app.repositories.leases import Admission
 from app.runtime import RunHandle, Runtime
-from app.services import quotas
+from app.services import quotas, sessions
 from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
 
@@ -42,6 +42,7 @@ class Lease:
     run_id: uuid.UUID
     checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
     handle: RunHandle
+    name_is_default: bool = False  # the session's placeholder name is to be replaced by this turn's
     settled: bool = False  # completed or abandoned by this process: nothing left to release
 
 
@@ -66,7 +67,14 @@ async def take(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> Lea
         raise _refusal(found, rt, now=now)
     handle = RunHandle(found.thread_id)
     rt.runs[run_id] = handle
-    return Lease(found.thread_id, token.user_id, run_id, found.checkpoint_id, handle)
+    return Lease(
+        found.thread_id,
+        token.user_id,
+        run_id,
+        found.checkpoint_id,
+        handle,
+        name_is_default=found.name_is_default,
+    )
 
 
 def _refusal(found: Admission | None, rt: Runtime, *, now: datetime) -> AppError:
@@ -102,8 +110,8 @@ def _refusal(found: Admission | None, rt: Runtime, *, now: datetime) -> AppError
 async def complete(
     rt: Runtime, lease: Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
 ) -> None:
-    """Store the turn, queue its memory job and release the lease in one statement; NotFoundError if
-    the lease was lost."""
+    """Store the turn, queue its memory job, name a session still under its placeholder name and
+    release the lease in one statement; NotFoundError if the lease was lost."""
     with anyio.CancelScope(shield=True):  # the reply exists: finish storing it even if the client left
         async with rt.db.pool.connection() as conn:
             recorded = await turns_repo.record_turn(
@@ -120,6 +128,7 @@ async def complete(
                 now=datetime.now(UTC),
                 remember=rt.memory is not None,
                 max_jobs=rt.settings.memory_max_pending,
+                auto_name=sessions.name_from_message(text) if lease.name_is_default else None,
             )
     _settle(rt, lease)
     if recorded.message_id is None:  # the session was deleted or cleared meanwhile

@@ -1,5 +1,6 @@
 """Chat session use cases: create, list, rename, delete (with every checkpoint), transcript."""
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,23 @@ from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
 
 DEFAULT_NAME = "New chat"
+AUTO_NAME_CHARS = 60
+_FIRST_LINE = re.compile(r"\S[^\r\n]*")
 T = TypeVar("T")
+
+
+def name_from_message(text: str, limit: int = AUTO_NAME_CHARS) -> str:
+    """A session name from a first message, without a model call: its first non-blank line,
+    whitespace collapsed, cut at a word boundary to at most `limit` characters ("…" included)."""
+    found = _FIRST_LINE.search(text)
+    # Only the start of the line can make it into the name: a huge line is not split whole.
+    name = " ".join(found.group()[: 4 * limit].split()) if found else ""
+    if len(name) <= limit:
+        return name or DEFAULT_NAME
+    cut = name[: limit - 1]
+    if name[limit - 1] != " " and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]  # the last word would be broken: drop it
+    return cut.rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -28,7 +45,9 @@ class Page(Generic[T]):
 
 
 async def create_session(session: AsyncSession, *, user_id: uuid.UUID, name: str | None) -> ChatSession:
-    chat, _ = await sessions_repo.add(session, user_id=user_id, name=name or DEFAULT_NAME)
+    chat, _ = await sessions_repo.add(
+        session, user_id=user_id, name=name or DEFAULT_NAME, name_is_default=name is None
+    )
     return chat
 
 
