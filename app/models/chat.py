@@ -12,7 +12,11 @@ from app.models.base import created_at_field
 
 class ChatSession(SQLModel, table=True):
     __tablename__ = "session"
-    __table_args__ = (Index("ix_session_user_id_created_at", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_session_user_id_created_at", "user_id", "created_at"),
+        # Full-text search over titles (app/repositories/search.py writes the same expression).
+        Index("ix_session_name_fts", text("to_tsvector('simple', name)"), postgresql_using="gin"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False))
@@ -51,7 +55,11 @@ class Thread(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "message"
-    __table_args__ = (Index("ix_message_thread_id_id", "thread_id", "id"),)
+    __table_args__ = (
+        Index("ix_message_thread_id_id", "thread_id", "id"),
+        # Full-text search over messages (app/repositories/search.py writes the same expression).
+        Index("ix_message_content_fts", text("to_tsvector('simple', content)"), postgresql_using="gin"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     thread_id: uuid.UUID = Field(

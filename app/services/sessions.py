@@ -8,11 +8,12 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import NotFoundError, ThreadBusyError
+from app.errors import NotFoundError, ThreadBusyError, ValidationFailedError
 from app.models import ChatSession, Message, Thread
 from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import leases as leases_repo
 from app.repositories import messages as messages_repo
+from app.repositories import search as search_repo
 from app.repositories import sessions as sessions_repo
 from app.repositories import threads as threads_repo
 
@@ -55,6 +56,17 @@ async def list_sessions(
     session: AsyncSession, *, user_id: uuid.UUID, limit: int, offset: int
 ) -> Page[ChatSession]:
     items, total = await sessions_repo.list_for_user(session, user_id, limit=limit, offset=offset)
+    return Page(items, total, limit, offset)
+
+
+async def search(
+    session: AsyncSession, *, user_id: uuid.UUID, query: str, limit: int, offset: int
+) -> Page[search_repo.Hit]:
+    """The caller's session titles and messages matching `query` (web-search syntax: words, "a
+    phrase", -excluded, or), newest first."""
+    if not query.strip():
+        raise ValidationFailedError("q must not be blank", loc=("query", "q"))
+    items, total = await search_repo.search(session, user_id=user_id, query=query, limit=limit, offset=offset)
     return Page(items, total, limit, offset)
 
 

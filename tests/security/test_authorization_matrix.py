@@ -74,6 +74,7 @@ ROUTES: dict[str, Rule] = {
     "DELETE /api/v1/auth/me": Rule(USER, destructive_to_caller=True),
     "POST /api/v1/sessions": Rule(USER, {"json": {"name": "matrix"}}),
     "GET /api/v1/sessions": Rule(USER),
+    "GET /api/v1/sessions/search": Rule(USER, _search),
     "GET /api/v1/sessions/{session_id}": Rule(USER),
     "PATCH /api/v1/sessions/{session_id}": Rule(USER, {"json": {"name": "renamed by caller"}}),
     "DELETE /api/v1/sessions/{session_id}": Rule(USER),

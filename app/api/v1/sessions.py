@@ -9,7 +9,7 @@ from app.api.deps import CurrentUser, RuntimeDep, SessionDep
 from app.api.limits import rate_limit
 from app.schemas.chat import MessageRead
 from app.schemas.common import Page, PageParams
-from app.schemas.sessions import SessionCreate, SessionRead, SessionUpdate
+from app.schemas.sessions import SearchHit, SearchQuery, SessionCreate, SessionRead, SessionUpdate
 from app.services import sessions as sessions_service
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], dependencies=[rate_limit("api")])
@@ -28,6 +28,21 @@ async def list_sessions(user: CurrentUser, session: SessionDep, page: Paging) ->
         session, user_id=user.id, limit=page.limit, offset=page.offset
     )
     return Page[SessionRead].model_validate(result, from_attributes=True)
+
+
+# Before "/{session_id}", which would take "search" for a session id.
+@router.get("/search", response_model=Page[SearchHit])
+async def search_sessions(
+    user: CurrentUser,
+    session: SessionDep,
+    page: Paging,
+    q: Annotated[SearchQuery, Query()],
+) -> Page[SearchHit]:
+    """Full-text search over the caller's session titles and messages, newest first."""
+    result = await sessions_service.search(
+        session, user_id=user.id, query=q, limit=page.limit, offset=page.offset
+    )
+    return Page[SearchHit].model_validate(result, from_attributes=True)
 
 
 @router.get("/{session_id}", response_model=SessionRead)

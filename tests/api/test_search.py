@@ -1,0 +1,153 @@
+"""Full-text search over one's own session titles and messages."""
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app.repositories.search import _HEADLINE, _PAGE
+from tests.conftest import assert_error, auth, new_session, register
+
+
+async def chat(client: httpx.AsyncClient, user: dict[str, str], sid: str, message: str) -> None:
+    r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
+    assert r.status_code == 200, r.text
+
+
+async def search(client: httpx.AsyncClient, user: dict[str, str], q: str, **params: int) -> dict:
+    r = await client.get("/api/v1/sessions/search", params={"q": q, **params}, headers=auth(user))
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_finds_titles_and_messages_newest_first(client, user):
+    sid = await new_session(client, user, "Lisbon trip")
+    await chat(client, user, sid, "Where are the best pastéis in Belém?\nSecond line")
+    other = await new_session(client, user, "Groceries")
+    await chat(client, user, other, "milk and bread")
+
+    titles = await search(client, user, "LISBON")
+    assert titles["total"] == 1
+    [hit] = titles["items"]
+    assert hit["session_id"] == sid and hit["session_name"] == "Lisbon trip"
+    assert hit["message_id"] is None and hit["role"] is None and hit["snippet"] == "Lisbon trip"
+
+    found = await search(client, user, "belém pastéis")
+    assert [h["role"] for h in found["items"]] == ["assistant", "user"]  # the reply is the newer one
+    assert {h["session_name"] for h in found["items"]} == {"Lisbon trip"}
+    assert found["items"][0]["message_id"] > found["items"][1]["message_id"]
+    assert "Belém" in found["items"][1]["snippet"] and "<" not in found["items"][1]["snippet"]
+    assert set(found["items"][0]) == {
+        "session_id", "session_name", "message_id", "role", "snippet", "created_at"
+    }  # fmt: skip
+
+    # Web-search syntax: a phrase, an exclusion, "or".
+    assert (await search(client, user, '"best pastéis"'))["total"] == 2
+    assert (await search(client, user, '"pastéis best"'))["total"] == 0
+    assert (await search(client, user, "milk -bread"))["total"] == 0
+    assert (await search(client, user, "milk or lisbon"))["total"] == 3
+
+
+async def test_long_messages_get_a_short_plain_snippet(client, user):
+    sid = await new_session(client, user, "Notes")
+    filler = " ".join(f"word{i}" for i in range(400))
+    await chat(client, user, sid, f"{filler} needle {filler}")
+    [user_hit, *_] = (await search(client, user, "needle"))["items"][::-1]
+    assert "needle" in user_hit["snippet"]
+    assert len(user_hit["snippet"]) < 600
+
+
+async def test_never_finds_another_users_data(client, user):
+    bob = await register(client)
+    sid = await new_session(client, bob, "zanzibar secrets")
+    await chat(client, bob, sid, "zanzibar is where the treasure is")
+    mine = await new_session(client, user, "mine")
+    await chat(client, user, mine, "nothing about islands")
+    assert (await search(client, user, "zanzibar")) == {"items": [], "total": 0, "limit": 20, "offset": 0}
+    assert (await search(client, bob, "zanzibar"))["total"] == 3
+
+
+async def test_pages(client, user):
+    sid = await new_session(client, user, "paging")
+    for n in range(3):
+        await chat(client, user, sid, f"kiwi number {n}")
+    everything = await search(client, user, "kiwi", limit=100)
+    assert everything["total"] == 6
+    ids = [h["message_id"] for h in everything["items"]]
+    assert ids == sorted(ids, reverse=True)
+    pages = [await search(client, user, "kiwi", limit=4, offset=offset) for offset in (0, 4)]
+    assert [len(p["items"]) for p in pages] == [4, 2]
+    assert [h["message_id"] for p in pages for h in p["items"]] == ids
+    assert all(p["total"] == 6 for p in pages)
+    past = await search(client, user, "kiwi", limit=4, offset=40)
+    assert past["items"] == [] and past["total"] == 6
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "Field required"),
+        ({"q": ""}, "q must not be blank"),
+        ({"q": "   \t"}, "q must not be blank"),
+        ({"q": "x" * 201}, "at most 200 characters"),
+        ({"q": "bad\x00query"}, "NUL"),
+        ({"q": "ok", "limit": 0}, "greater than or equal to 1"),
+        ({"q": "ok", "offset": -1}, "greater than or equal to 0"),
+    ],
+)
+async def test_bad_queries_are_422_with_a_message(client, user, params, message):
+    r = await client.get("/api/v1/sessions/search", params=params, headers=auth(user))
+    body = assert_error(r, 422, "validation_error")
+    assert message in body["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("q", ["x" * 200, "' OR 1=1 --", "a & b | !c", ':* <-> \\ "', "-", '"', "or", "ü*"])
+async def test_odd_queries_are_answered_not_500(client, user, q):
+    r = await client.get("/api/v1/sessions/search", params={"q": q}, headers=auth(user))
+    assert r.status_code == 200, r.text
+
+
+async def test_the_route_is_not_taken_for_a_session_id(client, user):
+    r = await client.get("/api/v1/sessions/search", headers=auth(user))
+    assert_error(r, 422, "validation_error")  # not "search is not a UUID"
+    assert r.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+async def test_the_search_uses_the_gin_indexes(app: FastAPI, client, user):
+    sid = await new_session(client, user, "bulk")
+    await chat(client, user, sid, "a rare quetzal")
+    # One transaction, rolled back: the bulk rows and their statistics never reach the other tests.
+    async with app.state.runtime.db.engine.connect() as conn:
+        found_indexes = await conn.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE '%fts'")
+        )
+        indexes = dict(found_indexes.tuples().all())
+        assert "USING gin (to_tsvector('simple'::regconfig, content))" in indexes["ix_message_content_fts"]
+        assert "USING gin (to_tsvector('simple'::regconfig, (name)::text))" in indexes["ix_session_name_fts"]
+        # Enough rows of this user that scanning them would be the slow way.
+        await conn.execute(
+            text(
+                "INSERT INTO message (thread_id, role, content, created_at)"
+                " SELECT t.id, 'user', 'common filler words number ' || n, now()"
+                " FROM thread t, generate_series(1, 20000) AS n WHERE t.session_id = :sid"
+            ),
+            {"sid": sid},
+        )
+        await conn.execute(text("ANALYZE message"))
+        await conn.execute(text("ANALYZE session"))
+        me_row = await conn.execute(text('SELECT id FROM "user" WHERE email = :e'), {"e": user["email"]})
+        me = me_row.scalar()
+        plan = "\n".join(
+            (
+                await conn.execute(
+                    text("EXPLAIN " + _PAGE),
+                    {"q": "quetzal", "user_id": me, "limit": 20, "offset": 0, "headline": _HEADLINE},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await conn.rollback()
+    assert "ix_message_content_fts" in plan, plan
+    found = await search(client, user, "quetzal")
+    assert found["total"] == 2
