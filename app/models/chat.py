@@ -24,6 +24,8 @@ class ChatSession(SQLModel, table=True):
     # Still the placeholder given at creation: the first completed turn names the session from its
     # message (app/repositories/turns.py). A rename by the user clears it for good.
     name_is_default: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # Off: the session's turns neither recall the user's memories nor teach new ones.
+    memory_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

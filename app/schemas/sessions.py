@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
 from app.schemas.common import clean_text
 
@@ -15,11 +15,22 @@ SessionName = Annotated[
 
 
 class SessionCreate(BaseModel):
+    # Without a name, the session is named from its first message once that is answered.
     name: SessionName | None = None
+    memory_enabled: bool = True
 
 
 class SessionUpdate(BaseModel):
-    name: SessionName
+    """Either field or both; a field left out (or null) is left as it is."""
+
+    name: SessionName | None = None
+    memory_enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "SessionUpdate":
+        if self.name is None and self.memory_enabled is None:
+            raise ValueError("give a name, memory_enabled, or both")
+        return self
 
 
 class SessionRead(BaseModel):
@@ -27,6 +38,7 @@ class SessionRead(BaseModel):
 
     id: uuid.UUID
     name: str
+    memory_enabled: bool
     created_at: datetime
     updated_at: datetime
 

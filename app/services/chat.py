@@ -75,7 +75,9 @@ async def run_turn(
         rt.graph.astream(
             {"messages": [HumanMessage(text, id=str(uuid.uuid4()))]},
             config,
-            context=Context(user_id=user_id, session_id=session_id, db=rt.db.sessions),
+            context=Context(
+                user_id=user_id, session_id=session_id, db=rt.db.sessions, memory_enabled=lease.memory_enabled
+            ),
             stream_mode=modes,
             durability="exit",
         )

@@ -43,6 +43,7 @@ class Lease:
     checkpoint_id: str | None  # the last completed turn's checkpoint: where this run starts
     handle: RunHandle
     name_is_default: bool = False  # the session's placeholder name is to be replaced by this turn's
+    memory_enabled: bool = True  # the session's switch: off, the turn neither recalls nor learns
     settled: bool = False  # completed or abandoned by this process: nothing left to release
 
 
@@ -74,6 +75,7 @@ async def take(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> Lea
         found.checkpoint_id,
         handle,
         name_is_default=found.name_is_default,
+        memory_enabled=found.memory_enabled,
     )
 
 
@@ -126,7 +128,7 @@ async def complete(
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
                 now=datetime.now(UTC),
-                remember=rt.memory is not None,
+                remember=rt.memory is not None and lease.memory_enabled,
                 max_jobs=rt.settings.memory_max_pending,
                 auto_name=sessions.name_from_message(text) if lease.name_is_default else None,
             )
@@ -135,7 +137,7 @@ async def complete(
         raise NotFoundError("Session not found")
     if recorded.job_queued:
         rt.jobs_wake.set()
-    elif rt.memory is not None:
+    elif rt.memory is not None and lease.memory_enabled:
         metrics.MEMORY_EXTRACTION_DROPPED.inc()
         log.warning("memory.extraction_dropped", reason="MEMORY_MAX_PENDING jobs are waiting")
     result.message_id = recorded.message_id

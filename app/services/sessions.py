@@ -45,9 +45,15 @@ class Page(Generic[T]):
     offset: int
 
 
-async def create_session(session: AsyncSession, *, user_id: uuid.UUID, name: str | None) -> ChatSession:
+async def create_session(
+    session: AsyncSession, *, user_id: uuid.UUID, name: str | None, memory_enabled: bool = True
+) -> ChatSession:
     chat, _ = await sessions_repo.add(
-        session, user_id=user_id, name=name or DEFAULT_NAME, name_is_default=name is None
+        session,
+        user_id=user_id,
+        name=name or DEFAULT_NAME,
+        name_is_default=name is None,
+        memory_enabled=memory_enabled,
     )
     return chat
 
@@ -80,11 +86,19 @@ async def get_owned(
     return found
 
 
-async def rename_session(
-    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, name: str
+async def update_session(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    name: str | None,
+    memory_enabled: bool | None,
 ) -> ChatSession:
+    """Rename (for good: no automatic name replaces it) and/or switch memory; None leaves a field."""
     chat, _ = await get_owned(session, user_id=user_id, session_id=session_id)
-    return await sessions_repo.rename(session, chat, name=name, now=datetime.now(UTC))
+    return await sessions_repo.update(
+        session, chat, name=name, memory_enabled=memory_enabled, now=datetime.now(UTC)
+    )
 
 
 async def _lock_idle_thread(session: AsyncSession, thread: Thread, lease_ttl: timedelta) -> None:

@@ -18,7 +18,9 @@ Paging = Annotated[PageParams, Query()]
 
 @router.post("", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
 async def create_session(body: SessionCreate, user: CurrentUser, session: SessionDep) -> SessionRead:
-    chat = await sessions_service.create_session(session, user_id=user.id, name=body.name)
+    chat = await sessions_service.create_session(
+        session, user_id=user.id, name=body.name, memory_enabled=body.memory_enabled
+    )
     return SessionRead.model_validate(chat)
 
 
@@ -52,11 +54,11 @@ async def get_session(session_id: uuid.UUID, user: CurrentUser, session: Session
 
 
 @router.patch("/{session_id}", response_model=SessionRead)
-async def rename_session(
+async def update_session(
     session_id: uuid.UUID, body: SessionUpdate, user: CurrentUser, session: SessionDep
 ) -> SessionRead:
-    chat = await sessions_service.rename_session(
-        session, user_id=user.id, session_id=session_id, name=body.name
+    chat = await sessions_service.update_session(
+        session, user_id=user.id, session_id=session_id, name=body.name, memory_enabled=body.memory_enabled
     )
     return SessionRead.model_validate(chat)
 
