@@ -3,6 +3,7 @@
 from app.models.audit import AuditAction, AuditLog
 from app.models.auth import AuthSession, LoginFailure
 from app.models.chat import ChatSession, Message, Thread
+from app.models.feedback import Feedback, FeedbackTally, Rating
 from app.models.limits import DailyUsage, RateLimitCounter
 from app.models.memory import MemoryHistory, MemoryJob, MemoryMessage
 from app.models.user import Role, User
@@ -13,12 +14,15 @@ __all__ = [
     "AuthSession",
     "ChatSession",
     "DailyUsage",
+    "Feedback",
+    "FeedbackTally",
     "LoginFailure",
     "MemoryHistory",
     "MemoryJob",
     "MemoryMessage",
     "Message",
     "RateLimitCounter",
+    "Rating",
     "Role",
     "Thread",
     "User",

@@ -72,4 +72,6 @@ class Message(SQLModel, table=True):
     tool_calls: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # The Langfuse trace of the turn that wrote this reply (when tracing was on): feedback scores it.
+    trace_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = created_at_field()

@@ -44,13 +44,14 @@ WITH released AS (
       AND kept.thread_id = b.thread_id AND kept.checkpoint_ns = '' AND kept.checkpoint_id = %(checkpoint_id)s
       AND (kept.checkpoint -> 'channel_versions' ->> b.channel) IS DISTINCT FROM b.version
 ), inserted AS (
-    INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, created_at)
-    SELECT released.id, v.role, v.content, v.tool_calls, v.input_tokens, v.output_tokens, %(now)s
+    INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, trace_id,
+                         created_at)
+    SELECT released.id, v.role, v.content, v.tool_calls, v.input_tokens, v.output_tokens, v.trace_id, %(now)s
     FROM released CROSS JOIN (VALUES
-        (1, 'user', %(user_text)s::text, NULL::json, NULL::integer, NULL::integer),
+        (1, 'user', %(user_text)s::text, NULL::json, NULL::integer, NULL::integer, NULL::text),
         (2, 'assistant', %(reply)s::text, %(tool_calls)s::json, %(input_tokens)s::integer,
-            %(output_tokens)s::integer)
-    ) AS v (n, role, content, tool_calls, input_tokens, output_tokens)
+            %(output_tokens)s::integer, %(trace_id)s::text)
+    ) AS v (n, role, content, tool_calls, input_tokens, output_tokens, trace_id)
     ORDER BY v.n
     RETURNING id
 ), named AS (
@@ -91,12 +92,14 @@ async def record_turn(
     remember: bool,
     max_jobs: int,
     auto_name: str | None = None,
+    trace_id: str | None = None,
 ) -> Recorded:
     """Append the user message and the reply, release the lease, move the checkpoint pointer,
     prune the thread's older checkpoints, so storage per thread stays bounded too, and count the
     turn and its tokens towards the user's day (`now`'s UTC date), and, with `remember`, queue the
     user's message for memory extraction (unless `max_jobs` wait already). With `auto_name`, a session
-    still under its placeholder name takes that name.
+    still under its placeholder name takes that name. `trace_id` (the turn's Langfuse trace) is kept on
+    the reply, for feedback to score it.
 
     The messages are inserted only if this run still holds the lease, which the same statement
     releases. The reply's id is None when the lease was lost (the session was deleted or cleared
@@ -119,6 +122,7 @@ async def record_turn(
             "remember": remember,
             "max_jobs": max_jobs,
             "auto_name": auto_name,
+            "trace_id": trace_id,
         },
     )
     row = await cur.fetchone()

@@ -110,7 +110,13 @@ def _refusal(found: Admission | None, rt: Runtime, *, now: datetime) -> AppError
 
 
 async def complete(
-    rt: Runtime, lease: Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
+    rt: Runtime,
+    lease: Lease,
+    *,
+    text: str,
+    result: TurnResult,
+    checkpoint_id: str | None,
+    trace_id: str | None = None,
 ) -> None:
     """Store the turn, queue its memory job, name a session still under its placeholder name and
     release the lease in one statement; NotFoundError if the lease was lost."""
@@ -131,6 +137,7 @@ async def complete(
                 remember=rt.memory is not None and lease.memory_enabled,
                 max_jobs=rt.settings.memory_max_pending,
                 auto_name=sessions.name_from_message(text) if lease.name_is_default else None,
+                trace_id=trace_id,
             )
     _settle(rt, lease)
     if recorded.message_id is None:  # the session was deleted or cleared meanwhile

@@ -4,12 +4,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFoundError, ThreadBusyError, ValidationFailedError
-from app.models import ChatSession, Message, Thread
+from app.models import ChatSession, Feedback, Thread
 from app.repositories import checkpoints as checkpoints_repo
 from app.repositories import leases as leases_repo
 from app.repositories import messages as messages_repo
@@ -118,11 +118,34 @@ async def delete_session(
     return thread.id
 
 
+@dataclass(frozen=True)
+class TranscriptMessage:
+    id: int
+    role: str
+    content: str
+    tool_calls: list[dict[str, Any]] | None
+    created_at: datetime
+    feedback: Feedback | None  # the reader's own
+
+
 async def list_messages(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, limit: int, offset: int
-) -> Page[Message]:
+) -> Page[TranscriptMessage]:
     _, thread = await get_owned(session, user_id=user_id, session_id=session_id)
-    items, total = await messages_repo.list_for_thread(session, thread.id, limit=limit, offset=offset)
+    rows, total = await messages_repo.list_for_thread(
+        session, thread.id, user_id=user_id, limit=limit, offset=offset
+    )
+    items = [
+        TranscriptMessage(
+            id=m.id or 0,
+            role=m.role,
+            content=m.content,
+            tool_calls=m.tool_calls,
+            created_at=m.created_at,
+            feedback=f,
+        )
+        for m, f in rows
+    ]
     return Page(items, total, limit, offset)
 
 

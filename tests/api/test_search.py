@@ -121,7 +121,7 @@ async def test_the_search_uses_the_gin_indexes(app: FastAPI, client, user):
         found_indexes = await conn.execute(
             text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE '%fts'")
         )
-        indexes = dict(found_indexes.tuples().all())
+        indexes = {name: definition for name, definition in found_indexes}
         assert "USING gin (to_tsvector('simple'::regconfig, content))" in indexes["ix_message_content_fts"]
         assert "USING gin (to_tsvector('simple'::regconfig, (name)::text))" in indexes["ix_session_name_fts"]
         # Enough rows of this user that scanning them would be the slow way.
