@@ -33,6 +33,50 @@ ON CONFLICT (day, rating) DO UPDATE SET count = feedback_tally.count + EXCLUDED.
 """
 
 
+# Each rated reply with the user message of its turn: the last one before it in its thread.
+_RATED_TURNS = """
+SELECT f.message_id, f.rating, f.comment, f.updated_at, a.content AS reply, u.content AS user_text
+FROM feedback f
+JOIN message a ON a.id = f.message_id
+CROSS JOIN LATERAL (
+    SELECT m.content FROM message m
+    WHERE m.thread_id = a.thread_id AND m.id < a.id AND m.role = 'user'
+    ORDER BY m.id DESC LIMIT 1
+) u
+WHERE f.updated_at >= :since AND (CAST(:rating AS text) IS NULL OR f.rating = :rating)
+ORDER BY f.updated_at, f.message_id
+LIMIT :limit
+"""
+
+
+@dataclass(frozen=True)
+class RatedTurn:
+    message_id: int
+    rating: str
+    comment: str | None
+    rated_at: datetime
+    user_text: str
+    reply: str
+
+
+async def rated_turns(
+    session: AsyncSession, *, since: datetime, rating: str | None, limit: int
+) -> list[RatedTurn]:
+    """Turns rated (or re-rated) since `since`, oldest first; every user's, for the evals."""
+    result = await session.execute(text(_RATED_TURNS), {"since": since, "rating": rating, "limit": limit})
+    return [
+        RatedTurn(
+            message_id=r.message_id,
+            rating=r.rating,
+            comment=r.comment,
+            rated_at=r.updated_at,
+            user_text=r.user_text,
+            reply=r.reply,
+        )
+        for r in result
+    ]
+
+
 async def target(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, message_id: int
 ) -> Target | None:

@@ -10,7 +10,7 @@ from app.errors import NotFoundError, ValidationFailedError
 from app.models import Feedback, Rating
 from app.observability.tracing import Tracing
 from app.repositories import feedback as feedback_repo
-from app.repositories.feedback import Target
+from app.repositories.feedback import RatedTurn, Target
 
 log = structlog.get_logger(__name__)
 _MESSAGE_ID = ("path", "message_id")
@@ -71,3 +71,12 @@ async def delete_feedback(
     """Idempotent. A score already sent to Langfuse stays there (its API has no batched delete)."""
     await _target(session, user_id=user_id, session_id=session_id, message_id=message_id)
     await feedback_repo.delete_one(session, message_id=message_id, user_id=user_id)
+
+
+async def rated_turns(
+    session: AsyncSession, *, since: datetime, rating: Rating | None, limit: int
+) -> list[RatedTurn]:
+    """What users rated since `since` (all ratings with None), each with its turn's user message."""
+    return await feedback_repo.rated_turns(
+        session, since=since, rating=rating.value if rating else None, limit=limit
+    )
