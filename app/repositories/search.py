@@ -13,7 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Plain-text snippets: no markers around the matched words, a couple of short fragments at most.
-_HEADLINE = 'StartSel="", StopSel="", MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
+_HEADLINE = (
+    'StartSel="", StopSel="", MaxWords=24, MinWords=8, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "'
+)
 
 _HITS = """
 WITH q AS (SELECT websearch_to_tsquery('simple', :q) AS query),
