@@ -1,13 +1,16 @@
-"""`python -m evals run DATASET | traces | datasets`: exit 0 if the gate passes, 1 if not, 2 on bad input."""
+"""`python -m evals run DATASET | traces | datasets [from-feedback]`: exit 0 if the gate passes, 1 if not,
+2 on bad input."""
 
 import argparse
+import asyncio
 import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evals import datasets, thresholds
+from app.models import Rating
+from evals import datasets, from_feedback, thresholds
 from evals.commands import Common, run_dataset, run_traces
 from evals.errors import EvalInputError
 from evals.traces import TraceFilters
@@ -88,8 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-write", action="store_true", help="score without writing scores to Langfuse")
     _common_options(tr)
 
-    sub.add_parser("datasets", help="list the datasets under evals/datasets")
+    ds = sub.add_parser("datasets", help="list the datasets under evals/datasets")
+    ds_sub = ds.add_subparsers(dest="datasets_command")
+    fb = ds_sub.add_parser(
+        "from-feedback",
+        help="write the turns users rated as a new dataset version, expectations left for review",
+    )
+    fb.add_argument("--since", type=moment, default="7d", help="rated since: 7d, 24h, 90m or ISO time")
+    fb.add_argument("--rating", choices=["up", "down", "any"], default="down", help="default down")
+    fb.add_argument("--out", default="feedback", help="dataset name (default feedback): NAME.vN.jsonl")
+    fb.add_argument("--limit", type=positive, default=500, help="at most this many cases (default 500)")
     return parser
+
+
+def _from_feedback(args: argparse.Namespace) -> int:
+    rating = None if args.rating == "any" else Rating(args.rating)
+    path, count = asyncio.run(
+        from_feedback.export(since=args.since, rating=rating, name=args.out, limit=args.limit)
+    )
+    if path is None:
+        sys.stdout.write(f"No {args.rating} feedback since {args.since.isoformat()}: nothing written.\n")
+    else:
+        sys.stdout.write(f"Wrote {count} cases to {path}; write their expectations before gating on them.\n")
+    return 0
 
 
 def _common(args: argparse.Namespace) -> Common:
@@ -113,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "datasets":
-            return _list_datasets()
+            return _from_feedback(args) if args.datasets_command else _list_datasets()
         if args.command == "run":
             common = _common(args)
             return run_dataset(args.dataset, concurrency=args.concurrency, cases=args.cases, common=common)

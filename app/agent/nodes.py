@@ -20,6 +20,8 @@ RecallNode = Callable[[AgentState, Runtime[Context]], Awaitable[dict[str, Any]]]
 def make_recall_node(store: MemoryStore) -> RecallNode:
     async def recall(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """The user's memories nearest to their new message; the user comes from the run context."""
+        if not runtime.context.memory_enabled:
+            return {"memories": []}
         latest = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
         query = latest.text if latest else ""
         if not query.strip():

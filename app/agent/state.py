@@ -22,3 +22,4 @@ class Context:
     user_id: uuid.UUID
     session_id: uuid.UUID
     db: async_sessionmaker[AsyncSession]
+    memory_enabled: bool = True  # the session's switch: off, nothing is recalled or searched

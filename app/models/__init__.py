@@ -4,6 +4,7 @@ from app.models.audit import AuditAction, AuditLog
 from app.models.auth import AuthSession, LoginFailure
 from app.models.chat import ChatSession, Message, Thread
 from app.models.events import ApiEventCount
+from app.models.feedback import Feedback, FeedbackTally, Rating
 from app.models.limits import DailyUsage, RateLimitCounter
 from app.models.memory import MemoryHistory, MemoryJob, MemoryMessage
 from app.models.user import Role, User
@@ -15,12 +16,15 @@ __all__ = [
     "AuthSession",
     "ChatSession",
     "DailyUsage",
+    "Feedback",
+    "FeedbackTally",
     "LoginFailure",
     "MemoryHistory",
     "MemoryJob",
     "MemoryMessage",
     "Message",
     "RateLimitCounter",
+    "Rating",
     "Role",
     "Thread",
     "User",

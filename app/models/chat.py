@@ -12,11 +12,20 @@ from app.models.base import created_at_field
 
 class ChatSession(SQLModel, table=True):
     __tablename__ = "session"
-    __table_args__ = (Index("ix_session_user_id_created_at", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_session_user_id_created_at", "user_id", "created_at"),
+        # Full-text search over titles (app/repositories/search.py writes the same expression).
+        Index("ix_session_name_fts", text("to_tsvector('simple', name)"), postgresql_using="gin"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False))
     name: str = Field(max_length=200)
+    # Still the placeholder given at creation: the first completed turn names the session from its
+    # message (app/repositories/turns.py). A rename by the user clears it for good.
+    name_is_default: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # Off: the session's turns neither recall the user's memories nor teach new ones.
+    memory_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 
@@ -53,6 +62,8 @@ class Message(SQLModel, table=True):
         # The admin overview's "today": rows arrive in time order, so a BRIN index finds the day's
         # rows in the table's last pages, at a fraction of a B-tree's cost on each insert.
         Index("ix_message_created_at", "created_at", postgresql_using="brin"),
+        # Full-text search over messages (app/repositories/search.py writes the same expression).
+        Index("ix_message_content_fts", text("to_tsvector('simple', content)"), postgresql_using="gin"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
@@ -64,4 +75,6 @@ class Message(SQLModel, table=True):
     tool_calls: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # The Langfuse trace of the turn that wrote this reply (when tracing was on): feedback scores it.
+    trace_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = created_at_field()

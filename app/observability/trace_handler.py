@@ -25,6 +25,18 @@ class TurnTracingHandler(CallbackHandler):
     def __init__(self, *, public_key: str) -> None:
         super().__init__(public_key=public_key)
         self._open_calls: dict[UUID, set[UUID]] = {}  # parent run id -> its model calls not ended yet
+        self._trace_ids: dict[UUID, str] = {}  # root run id -> its trace, until the turn takes it
+
+    def on_chain_start(self, *args: Any, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any) -> Any:
+        result = super().on_chain_start(*args, run_id=run_id, parent_run_id=parent_run_id, **kw)
+        if parent_run_id is None and run_id in self._runs:
+            # Set by the call above, with no await in between: the trace this root run just opened.
+            self._trace_ids[run_id] = self._runs[run_id].trace_id
+        return result
+
+    def take_trace_id(self, run_id: UUID) -> str | None:
+        """The trace opened by the root run `run_id`, once (the entry is dropped)."""
+        return self._trace_ids.pop(run_id, None)
 
     def on_chat_model_start(
         self, *args: Any, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any

@@ -9,7 +9,7 @@ import asyncio
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from langchain_core.callbacks import BaseCallbackHandler
@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from langfuse import Langfuse
     from opentelemetry.sdk.trace import TracerProvider
 
+    from app.observability.trace_handler import TurnTracingHandler
+
 log = structlog.get_logger(__name__)
 TRACE_NAME = "chat.turn"
+FEEDBACK_SCORE = "user_feedback"
 
 
 @dataclass
@@ -40,6 +43,28 @@ class Tracing:
             "langfuse_session_id": str(session_id),
             "langfuse_tags": self.tags,
         }
+
+    def take_trace_id(self, run_id: uuid.UUID) -> str | None:
+        """The trace of the turn whose graph run had `run_id` (the run config's run_id); once."""
+        return cast("TurnTracingHandler", self.handler).take_trace_id(run_id)
+
+    def score_feedback(self, *, trace_id: str, score_id: str, up: bool, comment: str | None) -> None:
+        """A user's rating of a turn, as the `user_feedback` score of its trace (1 up, 0 down).
+
+        Queued for the SDK's background sender, which batches scores: nothing waits on Langfuse. The
+        same `score_id` again replaces the score, so a changed rating is not counted twice.
+        """
+        try:
+            self.client.create_score(
+                trace_id=trace_id,
+                score_id=score_id,
+                name=FEEDBACK_SCORE,
+                value=1.0 if up else 0.0,
+                data_type="NUMERIC",
+                comment=comment,
+            )
+        except Exception:  # boundary: a score that cannot be queued must not fail the user's request
+            log.exception("tracing.score_failed")
 
     def flush(self) -> bool:
         """Export what has ended so far, within the timeout (blocking: call it from a thread)."""

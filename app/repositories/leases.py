@@ -25,10 +25,11 @@ def live(alias: str) -> str:
 
 # Every admission check of a turn comes back from the statement that takes the lease: the user is
 # active, the token's login is live, the session is theirs, the day's quota is not used up (a quota of
-# 0 blocks), fewer turns than the limits run for the user and in total, and the thread is free. The
-# UPDATE re-checks the rule on the locked row, so two turns racing for one thread cannot both win.
-# Two turns starting at the same instant may both pass a count: the limits can be exceeded by as many
-# turns as race, never by more.
+# 0 blocks), fewer turns than the limits run for the user and in total, and the thread is free. It also
+# reads what the turn needs to know of the session (its placeholder name, its memory switch), so no
+# turn reads the session again. The UPDATE re-checks the rule on the locked row, so two turns racing
+# for one thread cannot both win. Two turns starting at the same instant may both pass a count: the
+# limits can be exceeded by as many turns as race, never by more.
 _TAKE = f"""
 WITH u AS (
     SELECT u.id, u.is_active,
@@ -37,7 +38,7 @@ WITH u AS (
            EXISTS (SELECT 1 FROM auth_session a WHERE a.id = %(login_id)s AND a.user_id = u.id) AS login_live
     FROM "user" u WHERE u.id = %(user_id)s
 ), target AS (
-    SELECT t.id, {live("t")} AS busy
+    SELECT t.id, {live("t")} AS busy, s.name_is_default, s.memory_enabled
     FROM thread t JOIN session s ON s.id = t.session_id
     WHERE s.id = %(session_id)s AND s.user_id = %(user_id)s
 ), used AS (
@@ -46,6 +47,8 @@ WITH u AS (
     SELECT u.is_active AS active, u.login_live,
            target.id AS thread_id,
            coalesce(target.busy, false) AS busy,
+           coalesce(target.name_is_default, false) AS name_is_default,
+           coalesce(target.memory_enabled, false) AS memory_enabled,
            u.message_quota, u.token_quota,
            coalesce(used.messages, 0) AS messages_used, coalesce(used.tokens, 0) AS tokens_used,
            (SELECT count(*) FROM (
@@ -119,6 +122,8 @@ class Admission:
     running: int
     taken: bool
     checkpoint_id: str | None
+    name_is_default: bool  # the session still has its placeholder name: this turn's message names it
+    memory_enabled: bool  # the session's switch: recall and learn memories in its turns
 
 
 async def take(

@@ -2,25 +2,27 @@
 
 import uuid
 
-from sqlalchemy import delete, func
+from sqlalchemy import and_, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.models import Message
+from app.models import Feedback, Message
 
 
 async def list_for_thread(
-    session: AsyncSession, thread_id: uuid.UUID, *, limit: int, offset: int
-) -> tuple[list[Message], int]:
+    session: AsyncSession, thread_id: uuid.UUID, *, user_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[tuple[Message, Feedback | None]], int]:
+    """A page of the transcript, each message with `user_id`'s feedback on it (in the same query)."""
     rows = await session.execute(
-        select(Message)
+        select(Message, Feedback)
+        .outerjoin(Feedback, and_(col(Feedback.message_id) == Message.id, col(Feedback.user_id) == user_id))
         .where(Message.thread_id == thread_id)
         .order_by(col(Message.id))
         .limit(limit)
         .offset(offset)
     )
     total = await session.execute(select(func.count()).where(Message.thread_id == thread_id))
-    return list(rows.scalars()), int(total.scalar_one())
+    return [(m, f) for m, f in rows], int(total.scalar_one())
 
 
 async def page_after(

@@ -10,8 +10,12 @@ from sqlmodel import col, select
 from app.models import ChatSession, Thread
 
 
-async def add(session: AsyncSession, *, user_id: uuid.UUID, name: str) -> tuple[ChatSession, Thread]:
-    chat = ChatSession(user_id=user_id, name=name)
+async def add(
+    session: AsyncSession, *, user_id: uuid.UUID, name: str, name_is_default: bool, memory_enabled: bool
+) -> tuple[ChatSession, Thread]:
+    chat = ChatSession(
+        user_id=user_id, name=name, name_is_default=name_is_default, memory_enabled=memory_enabled
+    )
     thread = Thread(session_id=chat.id)
     session.add(chat)
     await session.flush()
@@ -68,8 +72,14 @@ async def get_owned(
     return (row[0], row[1]) if row else None
 
 
-async def rename(session: AsyncSession, chat: ChatSession, *, name: str, now: datetime) -> ChatSession:
-    chat.name = name
+async def update(
+    session: AsyncSession, chat: ChatSession, *, name: str | None, memory_enabled: bool | None, now: datetime
+) -> ChatSession:
+    if name is not None:
+        chat.name = name
+        chat.name_is_default = False  # the user's choice: never renamed automatically again
+    if memory_enabled is not None:
+        chat.memory_enabled = memory_enabled
     chat.updated_at = now
     session.add(chat)
     await session.flush()

@@ -56,15 +56,22 @@ WITH released AS (
     WHERE %(replace_from_id)s::bigint IS NOT NULL AND m.thread_id = released.id
       AND m.id >= %(replace_from_id)s::bigint
 ), inserted AS (
-    INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, created_at)
-    SELECT released.id, v.role, v.content, v.tool_calls, v.input_tokens, v.output_tokens, %(now)s
+    INSERT INTO message (thread_id, role, content, tool_calls, input_tokens, output_tokens, trace_id,
+                         created_at)
+    SELECT released.id, v.role, v.content, v.tool_calls, v.input_tokens, v.output_tokens, v.trace_id, %(now)s
     FROM released CROSS JOIN (VALUES
-        (1, 'user', %(user_text)s::text, NULL::json, NULL::integer, NULL::integer),
+        (1, 'user', %(user_text)s::text, NULL::json, NULL::integer, NULL::integer, NULL::text),
         (2, 'assistant', %(reply)s::text, %(tool_calls)s::json, %(input_tokens)s::integer,
-            %(output_tokens)s::integer)
-    ) AS v (n, role, content, tool_calls, input_tokens, output_tokens)
+            %(output_tokens)s::integer, %(trace_id)s::text)
+    ) AS v (n, role, content, tool_calls, input_tokens, output_tokens, trace_id)
     ORDER BY v.n
     RETURNING id
+), named AS (
+    -- A session still under its placeholder takes the name derived from its first turn, once; the
+    -- flag is re-checked here so a rename that landed during the turn wins.
+    UPDATE session SET name = %(auto_name)s, name_is_default = false
+    FROM released
+    WHERE %(auto_name)s::text IS NOT NULL AND session.id = released.session_id AND session.name_is_default
 ), counted AS (
     INSERT INTO usage_daily (user_id, day, messages, tokens)
     SELECT %(user_id)s, %(day)s, 1, %(input_tokens)s::bigint + %(output_tokens)s::bigint FROM released
@@ -132,13 +139,17 @@ async def record_turn(
     now: datetime,
     remember: bool,
     max_jobs: int,
+    auto_name: str | None = None,
+    trace_id: str | None = None,
 ) -> Recorded:
     """Append the user message and the reply, release the lease, move the checkpoint pointer,
     prune the thread's other checkpoints but `keep_checkpoint_id` (the one this turn started from,
     unless it replaced the turn before), so storage per thread stays bounded too, delete the
     transcript from message `replace_from_id` on (the turn this one replaces), and count the
     turn and its tokens towards the user's day (`now`'s UTC date), and, with `remember`, queue the
-    user's message for memory extraction (unless `max_jobs` wait already).
+    user's message for memory extraction (unless `max_jobs` wait already). With `auto_name`, a session
+    still under its placeholder name takes that name. `trace_id` (the turn's Langfuse trace) is kept on
+    the reply, for feedback to score it.
 
     The messages are inserted only if this run still holds the lease, which the same statement
     releases. The reply's id is None when the lease was lost (the session was deleted or cleared
@@ -162,6 +173,8 @@ async def record_turn(
             "now": now,
             "remember": remember,
             "max_jobs": max_jobs,
+            "auto_name": auto_name,
+            "trace_id": trace_id,
         },
     )
     row = await cur.fetchone()

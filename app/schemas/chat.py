@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from app.schemas.common import CleanStr
+from app.schemas.feedback import FeedbackRead
 
 
 class ChatRequest(BaseModel):
@@ -41,3 +42,4 @@ class MessageRead(BaseModel):
     content: str
     tool_calls: list[ToolCallRead] | None = None
     created_at: datetime
+    feedback: FeedbackRead | None = None  # the caller's rating of an assistant message

@@ -16,6 +16,7 @@ from app.errors import ConflictError, ForbiddenError, ThreadBusyError, Unauthori
 from app.models import User
 from app.repositories import auth_sessions as logins_repo
 from app.repositories import checkpoints as checkpoints_repo
+from app.repositories import feedback as feedback_repo
 from app.repositories import leases as leases_repo
 from app.repositories import rate_limits as rate_limits_repo
 from app.repositories import users as users_repo
@@ -140,7 +141,8 @@ async def delete_account(
     session: AsyncSession, *, user_id: uuid.UUID, lease_ttl: timedelta
 ) -> list[uuid.UUID]:
     """The user and everything of theirs: sessions, threads, transcript, LangGraph checkpoints,
-    memories and memory jobs (by cascade), rate-limit counters. The audit log keeps its copy of the
+    memories, memory jobs and feedback (by cascade; feedback is first counted into the anonymous
+    `feedback_tally`), rate-limit counters. The audit log keeps its copy of the
     email by design: it records what admins did.
 
     Refused while one of their sessions is answering, so no run writes checkpoints afterwards.
@@ -150,5 +152,7 @@ async def delete_account(
         raise ThreadBusyError()
     await checkpoints_repo.delete_for_threads(session, thread_ids)
     await rate_limits_repo.delete_for_user(session, user_id)
+    # Their ratings survive only as anonymous counts per day; the rows go with the user.
+    await feedback_repo.fold_into_tally(session, user_id)
     await users_repo.delete_by_id(session, user_id)
     return thread_ids

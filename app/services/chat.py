@@ -116,6 +116,8 @@ async def run_turn(
     }
     if rt.tracing is not None:
         config["metadata"] = rt.tracing.run_metadata(user_id=user_id, session_id=session_id)
+        # The graph's root run takes the lease's run id: the handler notes the trace it opens under it.
+        config["run_id"] = lease.run_id
     if start := lease.start_checkpoint_id:
         # Fork from the last completed turn (or the one before it, to replace it), never from what
         # a failed run left behind.
@@ -130,7 +132,9 @@ async def run_turn(
         rt.graph.astream(
             {"messages": new_messages},
             config,
-            context=Context(user_id=user_id, session_id=session_id, db=rt.db.sessions),
+            context=Context(
+                user_id=user_id, session_id=session_id, db=rt.db.sessions, memory_enabled=lease.memory_enabled
+            ),
             stream_mode=modes,
             durability="exit",
         )
@@ -164,11 +168,16 @@ async def run_turn(
                 for event in collector.apply(chunk):
                     yield event
         handle.timeout = None
-        await leases.complete(rt, lease, text=text, result=collector.result, checkpoint_id=checkpoint_id)
+        trace_id = rt.tracing.take_trace_id(lease.run_id) if rt.tracing is not None else None
+        await leases.complete(
+            rt, lease, text=text, result=collector.result, checkpoint_id=checkpoint_id, trace_id=trace_id
+        )
     except BaseException as exc:
         # Closing the stream stops the graph's node task and its LLM call; `async for` would not.
         with anyio.CancelScope(shield=True):
             await graph_stream.aclose()
+        if rt.tracing is not None:
+            rt.tracing.take_trace_id(lease.run_id)  # not kept for a turn that is not recorded
         await leases.abandon(rt, lease)
         if handle.cut and isinstance(exc, TimeoutError):
             raise ShuttingDownError() from exc

@@ -29,7 +29,7 @@ from app.repositories import turns as turns_repo
 from app.repositories.leases import Admission
 from app.repositories.turns import LastTurn
 from app.runtime import RunHandle, Runtime
-from app.services import quotas
+from app.services import quotas, sessions
 from app.services.tokens import TokenClaims
 from app.services.turn_events import TurnResult
 
@@ -43,6 +43,8 @@ class Lease:
     run_id: uuid.UUID
     checkpoint_id: str | None  # the last completed turn's checkpoint: kept if the run fails
     handle: RunHandle
+    name_is_default: bool = False  # the session's placeholder name is to be replaced by this turn's
+    memory_enabled: bool = True  # the session's switch: off, the turn neither recalls nor learns
     settled: bool = False  # completed or abandoned by this process: nothing left to release
     # Set when the run replaces the last completed turn (regenerate, edit): that turn, and the ids of
     # the graph messages to remove first when the run has to start from that turn's own checkpoint.
@@ -87,7 +89,15 @@ async def take(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID) -> Lea
         raise _refusal(found, rt, now=now)
     handle = RunHandle(found.thread_id)
     rt.runs[run_id] = handle
-    return Lease(found.thread_id, token.user_id, run_id, found.checkpoint_id, handle)
+    return Lease(
+        found.thread_id,
+        token.user_id,
+        run_id,
+        found.checkpoint_id,
+        handle,
+        name_is_default=found.name_is_default,
+        memory_enabled=found.memory_enabled,
+    )
 
 
 def _refusal(found: Admission | None, rt: Runtime, *, now: datetime) -> AppError:
@@ -127,11 +137,17 @@ async def last_turn(rt: Runtime, lease: Lease) -> LastTurn | None:
 
 
 async def complete(
-    rt: Runtime, lease: Lease, *, text: str, result: TurnResult, checkpoint_id: str | None
+    rt: Runtime,
+    lease: Lease,
+    *,
+    text: str,
+    result: TurnResult,
+    checkpoint_id: str | None,
+    trace_id: str | None = None,
 ) -> None:
-    """Store the turn, queue its memory job and release the lease in one statement; NotFoundError if
-    the lease was lost. A run replacing the last turn deletes that turn's transcript in the same
-    statement."""
+    """Store the turn, queue its memory job, name a session still under its placeholder name and
+    release the lease in one statement; NotFoundError if the lease was lost. A run replacing the last
+    turn deletes that turn's transcript in the same statement."""
     replacing = lease.replacing
     with anyio.CancelScope(shield=True):  # the reply exists: finish storing it even if the client left
         async with rt.db.pool.connection() as conn:
@@ -150,15 +166,19 @@ async def complete(
                 output_tokens=result.output_tokens,
                 now=datetime.now(UTC),
                 # Regenerating sends the same message again: nothing new to learn from it.
-                remember=rt.memory is not None and (replacing is None or replacing.user_text != text),
+                remember=rt.memory is not None
+                and lease.memory_enabled
+                and (replacing is None or replacing.user_text != text),
                 max_jobs=rt.settings.memory_max_pending,
+                auto_name=sessions.name_from_message(text) if lease.name_is_default else None,
+                trace_id=trace_id,
             )
     _settle(rt, lease)
     if recorded.message_id is None:  # the session was deleted or cleared meanwhile
         raise NotFoundError("Session not found")
     if recorded.job_queued:
         rt.jobs_wake.set()
-    elif rt.memory is not None:
+    elif rt.memory is not None and lease.memory_enabled:
         metrics.MEMORY_EXTRACTION_DROPPED.inc()
         log.warning("memory.extraction_dropped", reason="MEMORY_MAX_PENDING jobs are waiting")
     result.message_id = recorded.message_id

@@ -1,7 +1,7 @@
 """admin overview: per-minute counts of failed and refused requests; indexes for today's usage
 
 Revision ID: 0008_admin_overview
-Revises: 0006
+Revises: 0007_web_features
 Create Date: 2026-12-12
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0008_admin_overview'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007_web_features'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

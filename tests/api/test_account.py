@@ -87,7 +87,7 @@ async def test_delete_me_removes_everything(app, client):
 HOLDS_USER_DATA = {
     "user", "auth_session", "session", "thread", "message", "usage_daily", "rate_limit",
     "checkpoints", "checkpoint_blobs", "checkpoint_writes",
-    "memories", "memory_history", "memory_message", "memory_job",
+    "memories", "memory_history", "memory_message", "memory_job", "feedback",
 }  # fmt: skip
 # The audit log keeps its rows, with the target's email, by design: it records what admins did.
 KEPT_BY_DESIGN = {"audit_log"}
@@ -96,6 +96,7 @@ HOLDS_NO_USER_DATA = {
     "api_event_count",  # failed and refused requests per minute and error code, of nobody in particular
     "checkpoint_migrations",  # LangGraph's schema version
     "login_failure",  # keyed by a hash of whatever email was typed, or by an address; not an account's
+    "feedback_tally",  # ratings counted per day, of users deleted: nothing names anyone
 }
 # Pending writes: a completed turn leaves none, a failed one has its own deleted.
 EMPTY_AFTER_COMPLETED_TURNS = {"checkpoint_writes"}
@@ -146,6 +147,19 @@ async def _chat(client, user, sid: str, message: str) -> None:
     assert r.status_code == 200, r.text
 
 
+async def _last_reply(client, user, sid: str) -> int:
+    r = await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user), params={"limit": 100})
+    return int(r.json()["items"][-1]["id"])
+
+
+async def _tally(app: FastAPI) -> int:
+    async with app.state.runtime.db.engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT coalesce(sum(count), 0) FROM feedback_tally WHERE rating = 'down'")
+        )
+        return int(result.scalar_one())
+
+
 @pytest.mark.parametrize("by", ["self", "admin"])
 async def test_deleting_an_account_leaves_no_row_of_it_in_any_table(own_db, fake_llm, by):
     # Rate limits on, as in production, so that the user's counters exist. A memory job that fails
@@ -159,6 +173,13 @@ async def test_deleting_an_account_leaves_no_row_of_it_in_any_table(own_db, fake
             sid = await new_session(client, user)
             await _chat(client, user, sid, "hello [remember:I have a cat called Miso]")
             await _chat(client, user, sid, "[calc:1+2]")  # a tool call
+            reply = await _last_reply(client, user, sid)
+            r = await client.put(
+                f"/api/v1/sessions/{sid}/messages/{reply}/feedback",
+                json={"rating": "down", "comment": "not what I asked"},
+                headers=auth(user),
+            )
+            assert r.status_code == 200, r.text
         r = await client.post("/api/v1/memories", json={"text": "Prefers tea"}, headers=auth(user))
         assert r.status_code == 201, r.text
         await app.state.runtime.memory_jobs.idle()
@@ -173,6 +194,7 @@ async def test_deleting_an_account_leaves_no_row_of_it_in_any_table(own_db, fake
         assert held >= HOLDS_USER_DATA - EMPTY_AFTER_COMPLETED_TURNS, before
         assert before["rate_limit"] >= 3  # api, chat and memories, each keyed by the user's id
 
+        tally_before = await _tally(app)
         if by == "self":
             r = await client.delete("/api/v1/auth/me", headers=auth(user))
         else:
@@ -185,4 +207,6 @@ async def test_deleting_an_account_leaves_no_row_of_it_in_any_table(own_db, fake
         left = {table: count for table, count in after.items() if count}
         # Only the audit log's record of an admin's deletion is kept (by design).
         assert left == ({"audit_log": 1} if by == "admin" else {}), left
+        # Their two ratings are kept as counts, and only as counts.
+        assert await _tally(app) == tally_before + 2
         assert (await user_rows(app, client, other))[1] == others_before

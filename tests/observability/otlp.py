@@ -1,4 +1,5 @@
-"""A loopback stand-in for Langfuse's OTLP endpoint: decodes what the SDK exports (gzipped protobuf)."""
+"""A loopback stand-in for Langfuse's OTLP endpoint: decodes what the SDK exports (gzipped protobuf),
+and keeps the scores it posts in batches."""
 
 import gzip
 import json
@@ -12,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 TRACES_PATH = "/api/public/otel/v1/traces"
+SCORES_PATH = "/api/public/scores"
 
 
 @dataclass
@@ -45,6 +47,7 @@ def _value(v: AnyValue) -> Any:
 class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[Span] = []
+        self.scores: list[dict[str, Any]] = []  # as posted, in order
         self.authorizations: set[str] = set()
         self._lock = threading.Lock()
         receiver = self
@@ -57,6 +60,18 @@ class OtlpReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == SCORES_PATH:
+                    gzipped = self.headers.get("Content-Encoding") == "gzip"
+                    batch = json.loads(gzip.decompress(body) if gzipped else body)
+                    with receiver._lock:
+                        receiver.scores.extend(batch if isinstance(batch, list) else [batch])
+                    reply = b'{"message": "Accepted"}'
+                    self.send_response(202)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                    return
                 if self.path != TRACES_PATH:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")

@@ -75,11 +75,16 @@ ROUTES: dict[str, Rule] = {
     "DELETE /api/v1/auth/me": Rule(USER, destructive_to_caller=True),
     "POST /api/v1/sessions": Rule(USER, {"json": {"name": "matrix"}}),
     "GET /api/v1/sessions": Rule(USER),
+    "GET /api/v1/sessions/search": Rule(USER, _search),
     "GET /api/v1/sessions/{session_id}": Rule(USER),
     "PATCH /api/v1/sessions/{session_id}": Rule(USER, {"json": {"name": "renamed by caller"}}),
     "DELETE /api/v1/sessions/{session_id}": Rule(USER),
     "GET /api/v1/sessions/{session_id}/messages": Rule(USER),
     "DELETE /api/v1/sessions/{session_id}/messages": Rule(USER),
+    "PUT /api/v1/sessions/{session_id}/messages/{message_id}/feedback": Rule(
+        USER, {"json": {"rating": "down", "comment": "rated by the caller"}}
+    ),
+    "DELETE /api/v1/sessions/{session_id}/messages/{message_id}/feedback": Rule(USER),
     "POST /api/v1/sessions/{session_id}/chat": Rule(USER, {"json": {"message": "hello from the caller"}}),
     "POST /api/v1/sessions/{session_id}/chat/stream": Rule(
         USER, {"json": {"message": "hello from the caller"}}
@@ -162,6 +167,21 @@ async def _memory(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
     return str(r.json()["id"])
 
 
+async def _message(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
+    """The reply in the owner's newest session (made just before, for {session_id}), rated by them."""
+    r = await client.get("/api/v1/sessions", headers=owner.headers)
+    sid = r.json()["items"][0]["id"]
+    r = await client.get(f"/api/v1/sessions/{sid}/messages", headers=owner.headers)
+    [reply] = [m["id"] for m in r.json()["items"] if m["role"] == "assistant"]
+    r = await client.put(
+        f"/api/v1/sessions/{sid}/messages/{reply}/feedback",
+        json={"rating": "up", "comment": f"secret feedback {marker}"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    return str(reply)
+
+
 async def _user(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
     return owner.id
 
@@ -170,6 +190,7 @@ async def _user(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
 OBJECTS: dict[str, Callable[[httpx.AsyncClient, Person, str], Awaitable[str]]] = {
     "session_id": _session,
     "memory_id": _memory,
+    "message_id": _message,
     "user_id": _user,
 }
 

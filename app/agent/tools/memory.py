@@ -13,6 +13,8 @@ def memory_tools(store: MemoryStore) -> list[BaseTool]:
     @tool
     async def search_memory(query: str, runtime: ToolRuntime[Context]) -> str:
         """Search what you remember about the current user from earlier conversations."""
+        if not runtime.context.memory_enabled:
+            return "Memory is switched off for this conversation: nothing can be looked up."
         hits = await store.search(runtime.context.user_id, query[:1000], limit=MAX_FOUND, text_only=True)
         if not hits:
             return "Nothing remembered about that."
