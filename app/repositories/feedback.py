@@ -127,3 +127,23 @@ async def delete_one(session: AsyncSession, *, message_id: int, user_id: uuid.UU
 async def fold_into_tally(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Count the user's ratings into `feedback_tally`; their rows go with the user, by cascade."""
     await session.execute(text(_FOLD), {"user_id": user_id})
+
+
+_OWN_PAGE = """
+SELECT f.message_id, s.id AS session_id, f.rating, f.comment, f.created_at, f.updated_at
+FROM feedback f
+JOIN message m ON m.id = f.message_id
+JOIN thread t ON t.id = m.thread_id
+JOIN session s ON s.id = t.session_id
+WHERE f.user_id = :user_id AND f.message_id > :after
+ORDER BY f.message_id
+LIMIT :limit
+"""
+
+
+async def page_for_user(
+    session: AsyncSession, user_id: uuid.UUID, *, after: int, limit: int
+) -> list[dict[str, object]]:
+    """The user's own ratings after message id `after`, in message order (the export pages them)."""
+    rows = await session.execute(text(_OWN_PAGE), {"user_id": user_id, "after": after, "limit": limit})
+    return [dict(row._mapping) for row in rows]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.models import ChatSession, Message, User
+from app.repositories import feedback as feedback_repo
 from app.repositories import messages as messages_repo
 from app.repositories import sessions as sessions_repo
 from app.runtime import Runtime
@@ -199,6 +200,24 @@ async def memories_part(export: Export) -> AsyncIterator[Entry]:
     yield Entry("memories.json", _json_array(_memory_pages(export)))
 
 
+# --- feedback.json
+
+
+async def _feedback_pages(export: Export) -> AsyncIterator[list[dict[str, object]]]:
+    after = 0
+    while True:
+        async with export.rt.db.sessions() as db:
+            page = await feedback_repo.page_for_user(db, export.user.id, after=after, limit=MESSAGES_PAGE)
+        yield page
+        if len(page) < MESSAGES_PAGE:
+            return
+        after = int(str(page[-1]["message_id"]))
+
+
+async def feedback_part(export: Export) -> AsyncIterator[Entry]:
+    yield Entry("feedback.json", _json_array(_feedback_pages(export)))
+
+
 # --- the archive
 
 Part = Callable[[Export], AsyncIterator[Entry]]
@@ -224,6 +243,12 @@ sessions/<session id>.md
         """memories.json
   What the assistant remembers about you: each memory with its dates, the session it
   came from, and its history (added, updated, deleted). Empty when memory is turned off.""",
+    ),
+    (
+        feedback_part,
+        """feedback.json
+  Your ratings of the assistant's answers: the message and session rated, up or down,
+  your comment, and when.""",
     ),
 ]
 

@@ -51,6 +51,9 @@ async def test_the_export_holds_exactly_the_callers_data(app, client):
         await client.post("/api/v1/memories", json={"text": "Bob hikes"}, headers=auth(bob))
     ).status_code == 201
 
+    rated = await rate_last_reply(client, alice, first, "up", "spot on")
+    await rate_last_reply(client, bob, bobs, "down", "bob's complaint")
+
     async with app.state.runtime.db.engine.begin() as conn:
         quota = text('UPDATE "user" SET daily_message_quota = 7 WHERE email = :e')
         await conn.execute(quota, {"e": alice["email"]})
@@ -65,10 +68,11 @@ async def test_the_export_holds_exactly_the_callers_data(app, client):
             f"sessions/{second}.json",
             f"sessions/{second}.md",
             "memories.json",
+            "feedback.json",
         ]
     )
     everything = b"".join(archive.read(name) for name in archive.namelist()).decode()
-    for theirs in ("bob's secret", "Bob hikes", bobs, bob["email"]):
+    for theirs in ("bob's secret", "Bob hikes", bobs, bob["email"], "bob's complaint"):
         assert theirs not in everything
 
     account = json.loads(archive.read("account.json"))
@@ -109,16 +113,35 @@ async def test_the_export_holds_exactly_the_callers_data(app, client):
     assert [h["event"] for h in memories[0]["history"]] == ["ADD", "UPDATE"]
     assert memories[0]["history"][1]["old_memory"] == "Alice drinks green tea"
 
+    feedback = json.loads(archive.read("feedback.json"))
+    assert [(f["message_id"], f["session_id"], f["rating"], f["comment"]) for f in feedback] == [
+        (rated, first, "up", "spot on")
+    ]
+
     readme = archive.read("README.txt").decode()
-    for name in ("account.json", "sessions/<session id>.json", "sessions/<session id>.md", "memories.json"):
+    names = ("account.json", "sessions/<session id>.json", "sessions/<session id>.md", "memories.json")
+    for name in (*names, "feedback.json"):
         assert name in readme
+
+
+async def rate_last_reply(client, user, session_id: str, rating: str, comment: str) -> int:
+    items = (await client.get(f"/api/v1/sessions/{session_id}/messages", headers=auth(user))).json()["items"]
+    reply = next(m for m in items if m["role"] == "assistant")["id"]
+    r = await client.put(
+        f"/api/v1/sessions/{session_id}/messages/{reply}/feedback",
+        json={"rating": rating, "comment": comment},
+        headers=auth(user),
+    )
+    assert r.status_code == 200, r.text
+    return int(reply)
 
 
 async def test_a_user_with_nothing_gets_a_valid_zip(client):
     user = await register(client)
     archive = await export(client, user)
-    assert sorted(archive.namelist()) == ["README.txt", "account.json", "memories.json"]
+    assert sorted(archive.namelist()) == ["README.txt", "account.json", "feedback.json", "memories.json"]
     assert json.loads(archive.read("memories.json")) == []
+    assert json.loads(archive.read("feedback.json")) == []
     assert json.loads(archive.read("account.json"))["email"] == user["email"]
 
 
