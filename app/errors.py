@@ -70,6 +70,15 @@ class ThreadBusyError(ConflictError):
         )
 
 
+class TurnChangedError(ConflictError):
+    error = "turn_changed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The session's last turn is no longer the one this request meant to replace; reload it first."
+        )
+
+
 class NoTurnToReplaceError(ConflictError):
     error = "no_turn_to_replace"
 

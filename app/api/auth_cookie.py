@@ -7,8 +7,9 @@ Bearer clients never see any of this: they send the refresh token in the body.
 """
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from app.config import Settings
 from app.errors import CsrfError
@@ -36,11 +37,32 @@ def clear_refresh_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(COOKIE, path=PATH, secure=settings.cookie_secure, httponly=True, samesite="strict")
 
 
+def _require_csrf_header(request: Request) -> None:
+    if not request.headers.get(CSRF_HEADER):
+        raise CsrfError(f"A request that sets or uses the session cookie must send the {CSRF_HEADER} header")
+
+
 def cookie_refresh_token(request: Request) -> str | None:
     """The cookie's refresh token, if the request has one; refused without the CSRF header."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    if not request.headers.get(CSRF_HEADER):
-        raise CsrfError(f"A request that uses the session cookie must send the {CSRF_HEADER} header")
+    _require_csrf_header(request)
     return token
+
+
+async def _cookie_mode(
+    request: Request,
+    cookie: Annotated[
+        bool,
+        Query(description="Set the refresh token as an HttpOnly cookie instead of returning it in the body"),
+    ] = False,
+) -> bool:
+    # Setting the cookie needs the header too: otherwise another site's form could log a visitor in
+    # to the attacker's account.
+    if cookie:
+        _require_csrf_header(request)
+    return cookie
+
+
+CookieMode = Annotated[bool, Depends(_cookie_mode)]

@@ -132,6 +132,18 @@ class QuotaUpdate(BaseModel):
     tokens_per_day: int | None = Field(ge=0, le=10**15)
 
 
+class AdminSessionRead(BaseModel):
+    """A user's session as an admin sees it: when, not what. Its name is left out, since a session is
+    named from its first message unless the user renames it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    memory_enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
 class RoleUpdate(BaseModel):
     role: Role
 

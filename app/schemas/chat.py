@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import CleanStr
 from app.schemas.feedback import FeedbackRead
@@ -17,6 +17,9 @@ class ChatRequest(BaseModel):
     # The turn replaces the session's last completed one (regenerate, or edit and resend); the old
     # turn's transcript is deleted only once the new one is recorded.
     replace_last_turn: bool = False
+    # With replace_last_turn: the id of the user message of the turn the client shows as last. Another
+    # client may have added a turn since: then 409 turn_changed rather than replacing one never seen.
+    replaces_message_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class ToolCallRead(BaseModel):

@@ -14,7 +14,14 @@ from langgraph.types import StreamMode
 from app.agent import history
 from app.agent.state import Context
 from app.config import Settings
-from app.errors import AgentError, AppError, NoTurnToReplaceError, ShuttingDownError, ValidationFailedError
+from app.errors import (
+    AgentError,
+    AppError,
+    NoTurnToReplaceError,
+    ShuttingDownError,
+    TurnChangedError,
+    ValidationFailedError,
+)
 from app.runtime import Runtime
 from app.services import leases
 from app.services.isolated import in_own_task
@@ -30,8 +37,14 @@ TurnEvent = Token | ToolEvent | Restart | TurnResult
 _MESSAGE = ("body", "message")
 
 
-def validate_message(text: str | None, settings: Settings, *, replace_last_turn: bool = False) -> None:
+def validate_message(
+    text: str | None, settings: Settings, *, replace_last_turn: bool = False, replaces: int | None = None
+) -> None:
     """None is a valid message only when replacing the last turn: that turn's message is sent again."""
+    if replaces is not None and not replace_last_turn:
+        raise ValidationFailedError(
+            "replaces_message_id goes with replace_last_turn", loc=("body", "replaces_message_id")
+        )
     if text is None:
         if not replace_last_turn:
             raise ValidationFailedError("message is required unless replace_last_turn is true", loc=_MESSAGE)
@@ -45,28 +58,36 @@ def validate_message(text: str | None, settings: Settings, *, replace_last_turn:
 
 
 async def begin_turn(
-    rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID, replace_last_turn: bool = False
+    rt: Runtime,
+    token: TokenClaims,
+    *,
+    session_id: uuid.UUID,
+    replace_last_turn: bool = False,
+    replaces: int | None = None,
 ) -> leases.Lease:
     """The lease statement also checks the user and token, quotas and the concurrency limits.
 
     With `replace_last_turn`, the run will replace the session's last completed turn: that turn is read
-    under the lease (NoTurnToReplaceError when there is none), and nothing of it changes unless the new
-    turn completes.
+    under the lease (NoTurnToReplaceError when there is none; TurnChangedError when `replaces`, the id
+    of its user message as the client knows it, names another), and nothing of it changes unless the
+    new turn completes.
     """
     lease = await leases.take(rt, token, session_id=session_id)
     if replace_last_turn:
         try:
-            await _prepare_replacement(rt, lease)
+            await _prepare_replacement(rt, lease, replaces)
         except BaseException:
             await leases.abandon(rt, lease)
             raise
     return lease
 
 
-async def _prepare_replacement(rt: Runtime, lease: leases.Lease) -> None:
+async def _prepare_replacement(rt: Runtime, lease: leases.Lease, replaces: int | None) -> None:
     turn = await leases.last_turn(rt, lease)
     if turn is None:
         raise NoTurnToReplaceError()
+    if replaces is not None and replaces != turn.user_message_id:
+        raise TurnChangedError()
     lease.replacing = turn
     if not turn.parent_kept:
         # The state before the turn is gone (the first turn, or one recorded before parents were kept):
@@ -202,9 +223,12 @@ async def send_message(
     session_id: uuid.UUID,
     text: str | None,
     replace_last_turn: bool = False,
+    replaces: int | None = None,
 ) -> TurnResult:
-    validate_message(text, rt.settings, replace_last_turn=replace_last_turn)
-    lease = await begin_turn(rt, token, session_id=session_id, replace_last_turn=replace_last_turn)
+    validate_message(text, rt.settings, replace_last_turn=replace_last_turn, replaces=replaces)
+    lease = await begin_turn(
+        rt, token, session_id=session_id, replace_last_turn=replace_last_turn, replaces=replaces
+    )
     text = turn_text(text, lease)
     turn = run_turn(rt, user_id=token.user_id, session_id=session_id, text=text, lease=lease, stream=False)
     try:

@@ -149,6 +149,10 @@ async def complete(
     release the lease in one statement; NotFoundError if the lease was lost. A run replacing the last
     turn deletes that turn's transcript in the same statement."""
     replacing = lease.replacing
+    # Regenerating sends the same message again: nothing new to learn from it.
+    remember = (
+        rt.memory is not None and lease.memory_enabled and (replacing is None or replacing.user_text != text)
+    )
     with anyio.CancelScope(shield=True):  # the reply exists: finish storing it even if the client left
         async with rt.db.pool.connection() as conn:
             recorded = await turns_repo.record_turn(
@@ -165,10 +169,7 @@ async def complete(
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
                 now=datetime.now(UTC),
-                # Regenerating sends the same message again: nothing new to learn from it.
-                remember=rt.memory is not None
-                and lease.memory_enabled
-                and (replacing is None or replacing.user_text != text),
+                remember=remember,
                 max_jobs=rt.settings.memory_max_pending,
                 auto_name=sessions.name_from_message(text) if lease.name_is_default else None,
                 trace_id=trace_id,
@@ -178,7 +179,7 @@ async def complete(
         raise NotFoundError("Session not found")
     if recorded.job_queued:
         rt.jobs_wake.set()
-    elif rt.memory is not None and lease.memory_enabled:
+    elif remember:
         metrics.MEMORY_EXTRACTION_DROPPED.inc()
         log.warning("memory.extraction_dropped", reason="MEMORY_MAX_PENDING jobs are waiting")
     result.message_id = recorded.message_id

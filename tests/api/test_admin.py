@@ -230,10 +230,13 @@ async def test_usage_and_last_active(client, admin):
 
 async def test_no_admin_route_returns_what_users_wrote_or_were_told(client, admin):
     h, user = auth(admin), await register(client)
-    uid, sid = await user_id(client, user), await new_session(client, user, "Trip")
+    # No name given: the session is named from its first message, the secret.
+    uid, sid = await user_id(client, user), await new_session(client, user)
     secret = f"my-secret-{uuid.uuid4().hex}"
     r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": secret}, headers=auth(user))
     assert secret in r.json()["reply"]  # the fake model echoes it: the reply holds it too
+    own = await client.get(f"/api/v1/sessions/{sid}", headers=auth(user))
+    assert secret in own.json()["name"]  # its owner sees it named
     pages = [
         await client.get(f"{A}/users/{uid}/sessions", headers=h),
         await client.get(f"{A}/users/{uid}", headers=h),
@@ -243,7 +246,8 @@ async def test_no_admin_route_returns_what_users_wrote_or_were_told(client, admi
     ]
     for page in pages:
         assert page.status_code == 200 and secret not in page.text, page.request.url
-    assert [set(s) for s in pages[0].json()["items"]] == [{"id", "name", "created_at", "updated_at"}]
+    fields = {"id", "memory_enabled", "created_at", "updated_at"}
+    assert [set(s) for s in pages[0].json()["items"]] == [fields]
     # No admin route reads a session's messages: the only such route is the owner's.
     assert_error(await client.get(f"/api/v1/sessions/{sid}/messages", headers=h), 404)
     served = [p for p in (await client.get("/openapi.json")).json()["paths"] if p.startswith(A)]

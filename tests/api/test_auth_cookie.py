@@ -14,7 +14,9 @@ CSRF = {CSRF_HEADER: "1"}
 
 
 async def cookie_login(client: httpx.AsyncClient, email: str) -> httpx.Response:
-    r = await client.post("/api/v1/auth/login?cookie=true", data={"username": email, "password": PASSWORD})
+    r = await client.post(
+        "/api/v1/auth/login?cookie=true", data={"username": email, "password": PASSWORD}, headers=CSRF
+    )
     assert r.status_code == 200, r.text
     return r
 
@@ -55,6 +57,18 @@ async def test_refresh_from_the_cookie_needs_the_csrf_header_and_rotates(client:
     assert_error(await client.post("/api/v1/auth/refresh", headers=CSRF), 401)
 
 
+async def test_setting_the_cookie_needs_the_csrf_header(client: httpx.AsyncClient) -> None:
+    """Another site's form could otherwise log a visitor in to the attacker's account."""
+    email = (await register(client))["email"]
+    client.cookies.clear()
+    r = await client.post("/api/v1/auth/login?cookie=true", data={"username": email, "password": PASSWORD})
+    assert_error(r, 403, "csrf_failed")
+    assert client.cookies.get(COOKIE) is None
+    # Bearer clients, without the cookie, need no header.
+    r = await client.post("/api/v1/auth/login", data={"username": email, "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["refresh_token"]
+
+
 async def test_refresh_without_body_or_cookie_is_401(client: httpx.AsyncClient) -> None:
     client.cookies.clear()
     assert_error(await client.post("/api/v1/auth/refresh", headers=CSRF), 401, "unauthorized")
@@ -77,7 +91,7 @@ async def test_password_change_in_cookie_mode_sets_a_new_cookie(client: httpx.As
     changed = await client.post(
         "/api/v1/auth/password?cookie=true",
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-        headers=bearer(r.json()["access_token"]),
+        headers={**bearer(r.json()["access_token"]), **CSRF},
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["refresh_token"] is None

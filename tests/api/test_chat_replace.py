@@ -215,7 +215,8 @@ async def test_replacing_while_answering_is_a_409(app, client, user, fake_llm, r
     sid = await new_session(client, user)
     await say(client, user, sid, "one")
     fake_llm.requests.clear()
-    fake_llm.script(Fault(delay=0.8))
+    # Long enough that the lease is still held when the second request arrives, on a busy machine too.
+    fake_llm.script(Fault(delay=2.5))
     first = asyncio.create_task(
         client.post(f"/api/v1/sessions/{sid}/chat", json={"message": "slow"}, headers=auth(user))
     )
@@ -227,6 +228,24 @@ async def test_replacing_while_answering_is_a_409(app, client, user, fake_llm, r
     assert status == 409 and body["error"] == "thread_busy", body
     assert (await first).status_code == 200
     assert [c for r, c in await transcript(client, user, sid) if r == "user"] == ["one", "slow"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_turn_added_elsewhere_is_not_replaced_unseen(app, client, user, route):
+    """A stale tab names the turn it shows; another tab has added one since: 409, nothing replaced."""
+    sid = await new_session(client, user)
+    await say(client, user, sid, "one")
+    seen = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()["items"][0]["id"]
+    await say(client, user, sid, "two")  # from another tab
+    body = {"replace_last_turn": True, "replaces_message_id": seen}
+    status, answer = await send(app, client, user, sid, body, route)
+    assert status == 409 and answer["error"] == "turn_changed", answer
+    assert [c for r, c in await transcript(client, user, sid) if r == "user"] == ["one", "two"]
+    items = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()["items"]
+    latest = items[2]["id"]
+    status, answer = await send(app, client, user, sid, {**body, "replaces_message_id": latest}, route)
+    assert status == 200, answer
+    assert [c for r, c in await transcript(client, user, sid) if r == "user"] == ["one", "two"]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -249,6 +268,11 @@ async def test_bad_bodies_are_422s(client, user, path):
         body_ = assert_error(await client.post(url, json=body, headers=auth(user)), 422, "validation_error")
         assert body_["detail"][0]["loc"] == ["body", "message"]
         assert "replace_last_turn" in body_["detail"][0]["msg"]
-    for body in ({"message": "  ", "replace_last_turn": True}, {"replace_last_turn": "maybe"}):
+    for body in (
+        {"message": "  ", "replace_last_turn": True},
+        {"replace_last_turn": "maybe"},
+        {"message": "x", "replaces_message_id": 1},
+        {"replace_last_turn": True, "replaces_message_id": 0},
+    ):
         assert_error(await client.post(url, json=body, headers=auth(user)), 422, "validation_error")
     assert await transcript(client, user, sid) == [("user", "one"), ("assistant", "Echo: one")]

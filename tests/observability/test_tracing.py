@@ -119,7 +119,8 @@ async def test_a_streamed_turn_still_streams_and_is_traced(traced_app, receiver,
         user = await register(client)
         user_id = await user_id_of(client, user)
         sid = await new_session(client, user)
-    fake_llm.token_delay = 0.03
+    # Tokens further apart than STREAM_FLUSH_MS (30), so that each is its own event even on a busy machine.
+    fake_llm.token_delay = 0.08
     arrivals: list[float] = []
     async with (
         serve(traced_app) as base,

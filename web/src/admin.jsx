@@ -241,11 +241,17 @@ export function AdminUser({ userId, me }) {
       <p>
         <Link href={`/admin/audit?target_id=${userId}`}>What admins did to this user</Link>
       </p>
-      <h2>Sessions</h2>
-      <p class="muted">Admins see a user's sessions, not what was said in them: conversations stay private to their owner.</p>
+      <h2>Sessions ({number(sessions?.total)})</h2>
+      <p class="muted">
+        Admins see when a user's sessions started, not their names or what was said in them: conversations stay
+        private to their owner.
+      </p>
       <ul class="plain-list">
         {sessions?.items.map((s) => (
-          <li key={s.id}>{s.name} · {shortTime(s.created_at)}</li>
+          <li key={s.id}>
+            Started {shortTime(s.created_at)}
+            {s.memory_enabled ? "" : " · memory off"}
+          </li>
         ))}
         {sessions && !sessions.items.length && <li class="muted">No sessions.</li>}
       </ul>

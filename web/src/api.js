@@ -55,7 +55,7 @@ function withLock(task) {
 export function refresh() {
   if (!refreshing) {
     refreshing = withLock(async () => {
-      const res = await fetch(`${API}/auth/refresh?cookie=true`, {
+      const res = await fetch(`${API}/auth/refresh`, {
         method: "POST",
         headers: CSRF,
         credentials: "same-origin",
@@ -120,7 +120,11 @@ export const put = (path, json) => call("PUT", path, { json });
 export const del = (path, query) => call("DELETE", path, { query });
 
 export async function logIn(email, password) {
-  const body = await call("POST", "/auth/login", { form: { username: email, password }, query: { cookie: true } });
+  const body = await call("POST", "/auth/login", {
+    form: { username: email, password },
+    query: { cookie: true },
+    headers: CSRF,
+  });
   accessToken = body.access_token;
 }
 
@@ -141,6 +145,7 @@ export async function changePassword(current, next) {
   const body = await call("POST", "/auth/password", {
     json: { current_password: current, new_password: next },
     query: { cookie: true },
+    headers: CSRF,
   });
   accessToken = body.access_token;
 }

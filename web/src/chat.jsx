@@ -109,8 +109,10 @@ export function Chat({ sessionId, onTurn }) {
     const before = shown.current; // the transcript to restore if a replacement fails
     const reply = keyed({ role: "assistant", content: "", tool_calls: [], status: "streaming" });
     const asked = keyed({ role: "user", content: message });
+    let replaces;
     if (replace) {
       const lastUser = before.findLastIndex((m) => m.role === "user");
+      replaces = before[lastUser]?.id ?? undefined;
       const kept = before.slice(0, lastUser + 1);
       if (message !== undefined) kept[lastUser] = { ...kept[lastUser], content: message };
       setMessages([...kept, reply]);
@@ -121,7 +123,9 @@ export function Chat({ sessionId, onTurn }) {
     try {
       await api.stream(
         `/sessions/${sessionId}/chat/stream`,
-        replace ? { replace_last_turn: true, ...(message !== undefined && { message }) } : { message },
+        replace
+          ? { replace_last_turn: true, replaces_message_id: replaces, ...(message !== undefined && { message }) }
+          : { message },
         {
           signal: controller.signal,
           onEvent(name, data) {
@@ -137,13 +141,18 @@ export function Chat({ sessionId, onTurn }) {
       );
       if (!done) throw new api.ApiError(0, "agent_error", "The answer ended early.", null);
       onTurn?.();
-      refreshIds();
+      const userKey = replace ? before[before.findLastIndex((m) => m.role === "user")]?.key : asked.key;
+      if (userKey) learnUserMessageId(userKey, message ?? before.findLast((m) => m.role === "user")?.content);
       // The first turn names a new session (on the server, from the message): show the name.
       if (!before.length) api.get(`/sessions/${sessionId}`).then(setSession, () => {});
     } catch (err) {
       if (controller.signal.aborted && !(err instanceof api.ApiError)) {
-        update(reply.key, { status: "stopped" });
-        if (!replace) update(asked.key, { status: "stopped" });
+        // A stopped replacement changed nothing on the server: show the turn it kept.
+        if (replace) setMessages(before);
+        else {
+          update(reply.key, { status: "stopped" });
+          update(asked.key, { status: "stopped" });
+        }
       } else {
         setError(sentence(err));
         if (replace) setMessages(before);
@@ -162,24 +171,16 @@ export function Chat({ sessionId, onTurn }) {
     }
   }
 
-  // The stored ids of the last turn (the user message's is not in the stream).
-  async function refreshIds() {
+  // The stored id of the turn's user message (the stream gives the reply's only): regenerate and edit
+  // name it, so that a turn added meanwhile elsewhere is never replaced unseen.
+  async function learnUserMessageId(userKey, text) {
     try {
       const head = await api.get(`/sessions/${sessionId}/messages`, { limit: 1, offset: 0 });
       const tail = await api.get(`/sessions/${sessionId}/messages`, { limit: 2, offset: Math.max(0, head.total - 2) });
-      setMessages((old) => {
-        const stored = old.filter((m) => m.status !== "stopped");
-        const n = stored.length;
-        if (n < 2) return old;
-        const fresh = [...old];
-        tail.items.forEach((item, i) => {
-          const target = fresh.indexOf(stored[n - tail.items.length + i]);
-          if (target >= 0 && fresh[target].role === item.role) fresh[target] = { ...fresh[target], id: item.id, status: "done" };
-        });
-        return fresh;
-      });
+      const stored = tail.items.find((item) => item.role === "user" && item.content === text);
+      if (stored) update(userKey, { id: stored.id });
     } catch {
-      // ids only serve feedback; the next load has them
+      // without the id, a replacement replaces whatever turn is last
     }
   }
 

@@ -19,6 +19,15 @@ export function saveDraft(sessionId, text) {
   }
 }
 
+// An explicit log-out: the next person on this tab must not find the last one's drafts.
+export function clearDrafts() {
+  try {
+    for (const name of Object.keys(sessionStorage)) if (name.startsWith("draft:")) sessionStorage.removeItem(name);
+  } catch {
+    // storage disabled: nothing was kept
+  }
+}
+
 // A first message typed on the new-chat page, handed to the chat page of the session made for it.
 const pending = new Map();
 export const handOver = (sessionId, text) => pending.set(sessionId, text);

@@ -14,6 +14,7 @@ const SENTENCES = {
   csrf_failed: "Your browser sent a request this page did not make. Reload the page.",
   not_found: "That was not found. It may have been deleted.",
   no_turn_to_replace: "There is no answer to replace yet.",
+  turn_changed: "This chat changed in another tab or device. Reload it to see its latest answer.",
 };
 
 function plural(n, word) {

@@ -7,6 +7,7 @@ import * as api from "./api.js";
 import { Login, Signup } from "./auth.jsx";
 import { Menu } from "./icons.jsx";
 import { Chat } from "./chat.jsx";
+import { clearDrafts } from "./drafts.js";
 import { Memories } from "./memories.jsx";
 import { Link, match, navigate, usePath } from "./router.jsx";
 import { Sidebar } from "./sidebar.jsx";
@@ -52,6 +53,7 @@ function App() {
 
   const refreshSessions = () => setSessionsVersion((v) => v + 1);
   const logOut = async () => {
+    clearDrafts();
     await api.logOut().catch(() => {});
     setUser(null);
     navigate("/login");

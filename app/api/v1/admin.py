@@ -10,6 +10,7 @@ from app.api.deps import RuntimeDep, SessionDep, SettingsDep
 from app.api.limits import rate_limit
 from app.schemas.admin import (
     AdminOverview,
+    AdminSessionRead,
     AdminUserDetail,
     AdminUserRead,
     AuditQuery,
@@ -22,7 +23,6 @@ from app.schemas.admin import (
     UserQuery,
 )
 from app.schemas.common import Page, PageParams
-from app.schemas.sessions import SessionRead
 from app.services import admin as admin_service
 
 # On the router as well as in the handlers: a route added later cannot forget the check.
@@ -135,14 +135,15 @@ async def delete_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep,
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/{user_id}/sessions", response_model=Page[SessionRead])
+@router.get("/users/{user_id}/sessions", response_model=Page[AdminSessionRead])
 async def list_user_sessions(
     user_id: uuid.UUID, _: AdminUser, session: SessionDep, page: Annotated[PageParams, Query()]
-) -> Page[SessionRead]:
+) -> Page[AdminSessionRead]:
+    """Their sessions' dates, never their names or messages: conversations stay their owner's."""
     result = await admin_service.list_user_sessions(
         session, user_id=user_id, limit=page.limit, offset=page.offset
     )
-    return Page[SessionRead].model_validate(result, from_attributes=True)
+    return Page[AdminSessionRead].model_validate(result, from_attributes=True)
 
 
 @router.get("/audit", response_model=Page[AuditRead])

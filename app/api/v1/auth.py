@@ -8,7 +8,12 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import TypeAdapter, ValidationError
 
-from app.api.auth_cookie import clear_refresh_cookie, cookie_refresh_token, set_refresh_cookie
+from app.api.auth_cookie import (
+    CookieMode,
+    clear_refresh_cookie,
+    cookie_refresh_token,
+    set_refresh_cookie,
+)
 from app.api.deps import (
     CurrentUser,
     RuntimeDep,
@@ -26,17 +31,6 @@ from app.services import tokens
 from app.services.tokens import TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-# The web app asks for its refresh token as a cookie (app/api/auth_cookie.py); other clients get it
-# in the body.
-CookieMode = Annotated[
-    bool,
-    Query(
-        alias="cookie",
-        description="Set the refresh token as an HttpOnly cookie instead of returning it in the body",
-    ),
-]
 
 
 def _token_read(pair: TokenPair, response: Response, settings: SettingsDep, *, cookie: bool) -> TokenRead:
@@ -81,7 +75,7 @@ async def login(
     settings: SettingsDep,
     address: ClientAddress,
     response: Response,
-    cookie: CookieMode = False,
+    cookie: CookieMode,
 ) -> TokenRead:
     pair = await auth_service.log_in(
         db,
@@ -143,7 +137,7 @@ async def change_password(
     settings: SettingsDep,
     address: ClientAddress,
     response: Response,
-    cookie: CookieMode = False,
+    cookie: CookieMode,
 ) -> TokenRead:
     """Every login of the user is revoked; the tokens returned belong to a new one."""
     pair = await auth_service.change_password(

@@ -33,7 +33,12 @@ def _response(result: TurnResult) -> ChatResponse:
 async def chat(session_id: uuid.UUID, body: ChatRequest, token: TokenClaims, rt: RuntimeDep) -> ChatResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
     result = await chat_service.send_message(
-        rt, token, session_id=session_id, text=body.message, replace_last_turn=body.replace_last_turn
+        rt,
+        token,
+        session_id=session_id,
+        text=body.message,
+        replace_last_turn=body.replace_last_turn,
+        replaces=body.replaces_message_id,
     )
     return _response(result)
 
@@ -54,9 +59,10 @@ async def chat_stream(
 ) -> EventStreamResponse:
     structlog.contextvars.bind_contextvars(session_id=str(session_id))
     # Validation, ownership and the lease are settled before the stream starts, so they get real status codes.
-    chat_service.validate_message(body.message, rt.settings, replace_last_turn=body.replace_last_turn)
+    replace, replaces = body.replace_last_turn, body.replaces_message_id
+    chat_service.validate_message(body.message, rt.settings, replace_last_turn=replace, replaces=replaces)
     lease = await chat_service.begin_turn(
-        rt, token, session_id=session_id, replace_last_turn=body.replace_last_turn
+        rt, token, session_id=session_id, replace_last_turn=replace, replaces=replaces
     )
     text = chat_service.turn_text(body.message, lease)
     turn = chat_service.run_turn(
