@@ -45,7 +45,9 @@ def upgrade() -> None:
     )
     # 'simple': no stemming or stop words, as users write in several languages.
     op.create_index('ix_session_name_fts', 'session', [sa.text("to_tsvector('simple', name)")], unique=False, postgresql_using='gin')
-    op.create_index('ix_message_content_fts', 'message', [sa.text("to_tsvector('simple', content)")], unique=False, postgresql_using='gin')
+    # On a large message table, build this index beforehand with CREATE INDEX CONCURRENTLY (README,
+    # "Upgrading"): building it here blocks the turns' inserts for as long as it takes.
+    op.create_index('ix_message_content_fts', 'message', [sa.text("to_tsvector('simple', content)")], unique=False, postgresql_using='gin', if_not_exists=True)
 
 
 def downgrade() -> None:

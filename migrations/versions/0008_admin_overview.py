@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('count', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('bucket_start', 'kind')
     )
-    op.create_index('ix_message_created_at', 'message', ['created_at'], unique=False, postgresql_using='brin')
+    op.create_index('ix_message_created_at', 'message', ['created_at'], unique=False, postgresql_using='brin', if_not_exists=True)
     op.create_index('ix_usage_daily_day', 'usage_daily', ['day'], unique=False)
 
 
