@@ -22,7 +22,10 @@ _TARGET = """
 SELECT m.role, m.trace_id
 FROM message m JOIN thread t ON t.id = m.thread_id JOIN session s ON s.id = t.session_id
 WHERE m.id = :message_id AND s.id = :session_id AND s.user_id = :user_id
+FOR KEY SHARE OF m
 """
+# FOR KEY SHARE: a regenerate or a deletion in another tab waits for this transaction rather than
+# removing the message between this check and the insert (a foreign-key error, a 500).
 
 # The day of each rating and how many, added to what earlier deletions left.
 _FOLD = """

@@ -24,11 +24,15 @@ hits AS (
     FROM session s, q
     WHERE s.user_id = :user_id AND to_tsvector('simple', s.name) @@ q.query
     UNION ALL
-    SELECT s.id, m.id, m.role, m.created_at, m.content
+    (SELECT s.id, m.id, m.role, m.created_at, m.content
     FROM message m JOIN thread t ON t.id = m.thread_id JOIN session s ON s.id = t.session_id, q
     WHERE s.user_id = :user_id AND to_tsvector('simple', m.content) @@ q.query
+    ORDER BY m.id DESC
+    LIMIT 1000)
 )
 """
+# The newest 1,000 matching messages at most: a word found everywhere must not make one request
+# count, sort and page through all of them. `total` then says 1,000 (plus matching titles).
 
 _PAGE = (  # constants joined; the query itself is a bound parameter
     _HITS  # noqa: S608

@@ -36,6 +36,7 @@ class ApiEventCounter:
         self._delay = delay
         self._pending: dict[tuple[datetime, str], int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
         self._closed = False
 
     def record(self, status: int, error: str) -> None:
@@ -58,15 +59,25 @@ class ApiEventCounter:
         if not batch:
             return
         try:
-            async with self._pool.connection() as conn:
-                await events_repo.add(conn, batch)
+            # Shielded: a shutdown cancelling the round must not lose a batch already taken (close()
+            # waits for this write).
+            self._writing = asyncio.create_task(self._write(batch))
+            await asyncio.shield(self._writing)
         except Exception as exc:  # a boundary: counting must never fail a request or the loop
             log.warning("api_events.flush_failed", error_type=type(exc).__name__, dropped=sum(batch.values()))
 
+    async def _write(self, batch: dict[tuple[datetime, str], int]) -> None:
+        async with self._pool.connection() as conn:
+            await events_repo.add(conn, batch)
+
     async def close(self) -> None:
+        """Stop the rounds and write what is left, the batch of a round cut short included."""
         self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._writing is not None:
+            with contextlib.suppress(Exception):
+                await self._writing
         await self.flush()

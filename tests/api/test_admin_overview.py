@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from app.services import housekeeping
 from app.services.api_events import ApiEventCounter
@@ -115,5 +116,8 @@ async def test_a_failed_write_is_dropped_and_logged_never_raised(app):
             raise OSError("database gone")
 
     counter = ApiEventCounter(Broken(), delay=0)  # type: ignore[arg-type]
-    counter.record(500, "internal_error")
-    await counter.close()
+    with capture_logs() as logs:
+        counter.record(500, "internal_error")
+        await counter.close()  # does not raise
+    failed = [entry for entry in logs if entry["event"] == "api_events.flush_failed"]
+    assert failed and failed[0]["dropped"] == 1 and failed[0]["error_type"] == "OSError", logs

@@ -70,7 +70,8 @@ async def test_memory_switch_keeps_a_chat_out_of_memory(page: Page, app: FastAPI
     await expect(page.locator("article.assistant").last).to_contain_text("Echo: hello there")
     switch = page.get_by_label("Use memory in this chat")
     await expect(switch).to_be_checked()
-    await switch.uncheck()
+    async with page.expect_response(lambda r: r.request.method == "PATCH" and r.ok):
+        await switch.uncheck()
     await expect(switch).not_to_be_checked()
     await page.reload()
     await expect(page.get_by_label("Use memory in this chat")).not_to_be_checked()

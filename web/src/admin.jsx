@@ -64,6 +64,13 @@ export function AdminOverview() {
   );
 }
 
+function localMidnight(day, plusDays) {
+  if (!day) return "";
+  const date = new Date(`${day}T00:00`);
+  date.setDate(date.getDate() + plusDays);
+  return date.toISOString();
+}
+
 export function AdminUsers() {
   const [filters, setFilters] = useState({
     email: "",
@@ -75,7 +82,18 @@ export function AdminUsers() {
     order: "desc",
   });
   const [offset, setOffset] = useState(0);
-  const [page, error] = useLoad(() => api.get("/admin/users", { ...filters, limit: PAGE, offset }), [filters, offset]);
+  const [page, error] = useLoad(
+    () =>
+      api.get("/admin/users", {
+        ...filters,
+        // Whole days in the admin's own time zone: from the first day's midnight to the midnight after the last.
+        created_after: localMidnight(filters.created_after, 0),
+        created_before: localMidnight(filters.created_before, 1),
+        limit: PAGE,
+        offset,
+      }),
+    [filters, offset],
+  );
   const set = (name) => (event) => {
     setOffset(0);
     setFilters({ ...filters, [name]: event.target.value });
