@@ -83,3 +83,17 @@ async def test_memory_switch_keeps_a_chat_out_of_memory(page: Page, app: FastAPI
     await page.get_by_role("link", name="Memories").click()
     await expect(page.get_by_text("Nothing remembered yet.")).to_be_visible()
     assert "vault code" not in json.dumps(fake_llm.extraction_requests)
+
+
+async def test_a_memory_links_to_the_chat_it_was_learned_in(page: Page, app: FastAPI) -> None:
+    await sign_up(page)
+    await send(page, "by the way [remember:User plays the cello]")
+    await expect(page.locator("article.assistant").last).to_contain_text("Echo:")
+    chat_url = page.url
+    await app.state.runtime.memory_jobs.idle()
+    await page.get_by_role("link", name="Memories").click()
+    memory = page.locator("li.memory", has_text="plays the cello")
+    await expect(memory).to_be_visible()
+    await memory.get_by_role("link", name="Learned in this chat").click()
+    assert page.url == chat_url
+    await expect(page.locator("article.user .plain").first).to_contain_text("plays the cello")
