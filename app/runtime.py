@@ -62,6 +62,8 @@ class Runtime:
     tracing: Tracing | None = None
     # This process's turns, by run id.
     runs: dict[uuid.UUID, RunHandle] = field(default_factory=dict)
+    # The tasks executing this process's background runs (POST .../runs), by run id.
+    run_tasks: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
     # Set when a turn here queued a memory job, so this process's consumer starts at once.
     jobs_wake: asyncio.Event = field(default_factory=asyncio.Event)
     draining: bool = False  # shutting down: no new turns

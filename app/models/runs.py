@@ -45,9 +45,7 @@ class RunEvent(SQLModel, table=True):
 
     __tablename__ = "run_event"
 
-    run_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
-    )
+    run_id: uuid.UUID = Field(sa_column=Column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True))
     seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     event: str = Field(sa_column=Column(Text, nullable=False))
     data: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
