@@ -19,7 +19,11 @@ class Run(SQLModel, table=True):
     """
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_session_id_created_at", "session_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_run_session_id_created_at", "session_id", "created_at"),
+        # The sweeper looks for unfinished runs whose process stopped: few rows, whatever the table's size.
+        Index("ix_run_unfinished", "id", postgresql_where=text("status IN ('pending', 'running')")),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     session_id: uuid.UUID = Field(

@@ -14,7 +14,7 @@ import structlog
 from app.errors import AppError, NotFoundError
 from app.repositories import runs as runs_repo
 from app.repositories.runs import EventRow, NewEvent, RunRow
-from app.runtime import Runtime
+from app.runtime import BackgroundRun, Runtime
 from app.services import chat as chat_service
 from app.services import leases
 from app.services.sessions import Page
@@ -51,9 +51,10 @@ async def start_run(rt: Runtime, token: TokenClaims, *, session_id: uuid.UUID, t
     except BaseException:
         await leases.abandon(rt, lease)
         raise
-    task = asyncio.create_task(_execute(rt, lease, session_id=session_id, text=text))
-    rt.run_tasks[run.id] = task
-    task.add_done_callback(lambda _: rt.run_tasks.pop(run.id, None))
+    scope = anyio.CancelScope()
+    task = asyncio.create_task(_execute(rt, lease, scope, session_id=session_id, text=text))
+    rt.background_runs[run.id] = BackgroundRun(task, scope)
+    task.add_done_callback(lambda _: rt.background_runs.pop(run.id, None))
     return run
 
 
@@ -105,34 +106,40 @@ class _EventLog:
                 )
 
 
-async def _execute(rt: Runtime, lease: leases.Lease, *, session_id: uuid.UUID, text: str) -> None:
+async def _execute(
+    rt: Runtime, lease: leases.Lease, scope: anyio.CancelScope, *, session_id: uuid.UUID, text: str
+) -> None:
     events = _EventLog(rt, lease.run_id)
     flusher = asyncio.create_task(events.keep_flushing())
     status, error, reply_id = "error", None, None
     try:
-        async with rt.db.pool.connection() as conn:
-            await runs_repo.start(conn, lease.run_id)
-        turn = chat_service.run_turn(
-            rt, user_id=lease.user_id, session_id=session_id, text=text, lease=lease, stream=True
-        )
-        try:
-            async for event in turn:
-                if isinstance(event, Token):
-                    events.add("token", {"content": event.content})
-                elif isinstance(event, ToolEvent):
-                    events.add("tool", event.call.as_json())
-                elif isinstance(event, Restart):
-                    events.add("reset", {"detail": "The model was retried; discard the partial reply."})
-                else:
-                    events.add("done", done_payload(event))
-                    status, reply_id = "success", event.message_id
-        finally:
-            await turn.aclose()
+        with scope:
+            async with rt.db.pool.connection() as conn:
+                await runs_repo.start(conn, lease.run_id)
+            turn = chat_service.run_turn(
+                rt, user_id=lease.user_id, session_id=session_id, text=text, lease=lease, stream=True
+            )
+            try:
+                async for event in turn:
+                    if isinstance(event, Token):
+                        events.add("token", {"content": event.content})
+                    elif isinstance(event, ToolEvent):
+                        events.add("tool", event.call.as_json())
+                    elif isinstance(event, Restart):
+                        events.add("reset", {"detail": "The model was retried; discard the partial reply."})
+                    else:
+                        events.add("done", done_payload(event))
+                        status, reply_id = "success", event.message_id
+            finally:
+                await turn.aclose()
+        if scope.cancelled_caught and status != "success":
+            status, error = "cancelled", None
+            events.add("error", CANCELLED)
     except AppError as exc:
         status, error = "error", exc.error
         events.add("error", {"error": exc.error, "detail": exc.detail})
     except asyncio.CancelledError:
-        # Asked to stop (a cancel, or shutdown): the task's outcome is its row, so it ends here.
+        # The task itself was cancelled (the last resort at shutdown): its outcome is its row.
         if status != "success":
             status, error = "cancelled", None
             events.add("error", CANCELLED)
@@ -183,8 +190,8 @@ async def cancel_run(
         run = await runs_repo.request_cancel(conn, run_id=run_id, session_id=session_id, user_id=user_id)
     if run is None:
         return await get_run(rt, user_id=user_id, session_id=session_id, run_id=run_id), False
-    if (task := rt.run_tasks.get(run_id)) is not None:
-        task.cancel()
+    if (mine := rt.background_runs.get(run_id)) is not None:
+        mine.scope.cancel()
     return run, True
 
 
@@ -192,22 +199,22 @@ async def watch_cancels(rt: Runtime) -> None:
     """Cancel this process's runs that another process was asked to cancel, until cancelled."""
     while True:
         await asyncio.sleep(rt.settings.run_cancel_poll_seconds)
-        if not rt.run_tasks:
+        if not rt.background_runs:
             continue
         try:
             async with rt.db.pool.connection() as conn:
-                cancelled = await runs_repo.cancelled_among(conn, list(rt.run_tasks))
+                cancelled = await runs_repo.cancelled_among(conn, list(rt.background_runs))
         except Exception as exc:  # boundary: an outage must not stop the watch once it is over
             log.warning("run.cancel_watch_failed", error_type=type(exc).__name__)
             continue
         for run_id in cancelled:
-            if (task := rt.run_tasks.get(run_id)) is not None:
-                task.cancel()
+            if (mine := rt.background_runs.get(run_id)) is not None:
+                mine.scope.cancel()
 
 
 async def wait_for_tasks(rt: Runtime, *, within: float) -> None:
     """At shutdown, after the turns were cut: let each run write its final status, then cancel the rest."""
-    tasks = list(rt.run_tasks.values())
+    tasks = [run.task for run in rt.background_runs.values()]
     if not tasks:
         return
     _, left = await asyncio.wait(tasks, timeout=within)

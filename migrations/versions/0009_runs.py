@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_run_session_id_created_at', 'run', ['session_id', 'created_at'], unique=False)
+    op.create_index('ix_run_unfinished', 'run', ['id'], unique=False, postgresql_where=sa.text("status IN ('pending', 'running')"))
     op.create_index(op.f('ix_run_user_id'), 'run', ['user_id'], unique=False)
     op.create_table('run_event',
     sa.Column('run_id', sa.Uuid(), nullable=False),
@@ -51,5 +52,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('run_event')
     op.drop_index(op.f('ix_run_user_id'), table_name='run')
+    op.drop_index('ix_run_unfinished', table_name='run', postgresql_where=sa.text("status IN ('pending', 'running')"))
     op.drop_index('ix_run_session_id_created_at', table_name='run')
     op.drop_table('run')

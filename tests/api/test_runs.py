@@ -238,3 +238,20 @@ async def test_the_sweeper_ends_an_orphaned_run_and_drops_old_events(app, client
             await conn.execute(text("SELECT count(*) FROM run_event WHERE run_id = :id"), {"id": old})
         ).scalar_one()
     assert left == 0
+
+
+async def test_a_failed_run_ends_as_error_with_its_code_and_frees_the_session(client, user, fake_llm):
+    from tests.fake_llm import Fault
+
+    sid = await new_session(client, user)
+    fake_llm.script(Fault(status=400))  # a rejection is not retried
+    run = await start(client, user, sid, "lost")
+    done = await wait_finished(client, user, sid, run["id"])
+    assert done["status"] == "error" and done["error"] == "agent_error" and done["reply_message_id"] is None
+    body = (await client.get(runs_url(sid, run["id"], "/stream"), headers=auth(user))).text
+    last = body.strip().split("\n\n")[-1]
+    assert "event: error" in last and '"error": "agent_error"' in last and '"detail"' in last
+    items = (await client.get(f"/api/v1/sessions/{sid}/messages", headers=auth(user))).json()["items"]
+    assert items == []
+    run = await start(client, user, sid, "kept")
+    assert (await wait_finished(client, user, sid, run["id"]))["status"] == "success"
