@@ -148,7 +148,8 @@ async def _execute(
         status, error = "error", "agent_error"
         events.add("error", {"error": "agent_error", "detail": "The run failed."})
     finally:
-        flusher.cancel()
+        async with events.lock:  # never cut a batch mid-statement: its events would be lost
+            flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
         with anyio.CancelScope(shield=True):
