@@ -103,13 +103,21 @@ RETURNING {_COLUMNS}
 _CANCELLED_AMONG = "SELECT id FROM run WHERE id = ANY(%(ids)s) AND cancel_requested"
 
 # A run is orphaned when no thread holds a live lease under its id: the process running it stopped
-# (a run's id is its lease's). Its stream gets a last `error` event.
+# (a run's id is its lease's). A run that just completed has released its lease a moment before it
+# writes its status too: the sweeper confirms a candidate after a pause, with the same condition.
+_ORPHANED = f"""
+run.status IN ('pending', 'running')
+AND NOT EXISTS (SELECT 1 FROM thread t WHERE t.run_id = run.id AND {live("t")})
+"""  # noqa: S608 (the lease rule, a constant)
+
+_ORPHAN_CANDIDATES = f"SELECT id FROM run WHERE {_ORPHANED}"  # noqa: S608 (constants only)
+
+# Its stream gets a last `error` event.
 _MARK_ORPHANS = f"""
 WITH orphaned AS (
     UPDATE run SET status = 'error', error = 'run_lost', finished_at = now(),
         started_at = coalesce(started_at, now())
-    WHERE status IN ('pending', 'running')
-      AND NOT EXISTS (SELECT 1 FROM thread t WHERE t.run_id = run.id AND {live("t")})
+    WHERE run.id = ANY(%(ids)s) AND {_ORPHANED}
     RETURNING id
 ), noted AS (
     INSERT INTO run_event (run_id, seq, event, data)
@@ -118,7 +126,7 @@ WITH orphaned AS (
     FROM orphaned o
 )
 SELECT count(*) AS n FROM orphaned
-"""  # noqa: S608 (the lease rule, a constant)
+"""  # noqa: S608 (constants only)
 
 _DELETE_OLD_EVENTS = """
 DELETE FROM run_event e USING run r
@@ -218,8 +226,14 @@ async def cancelled_among(conn: AsyncConnection[Any], run_ids: list[uuid.UUID]) 
     return {row["id"] for row in await cur.fetchall()}
 
 
-async def mark_orphans(conn: AsyncConnection[Any], *, detail: str) -> int:
-    cur = await conn.execute(_MARK_ORPHANS, {"detail": detail})
+async def orphan_candidates(conn: AsyncConnection[Any]) -> list[uuid.UUID]:
+    cur = await conn.execute(_ORPHAN_CANDIDATES)
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def mark_orphans(conn: AsyncConnection[Any], run_ids: list[uuid.UUID], *, detail: str) -> int:
+    """End these runs as errors if they are still orphaned; how many were."""
+    cur = await conn.execute(_MARK_ORPHANS, {"ids": run_ids, "detail": detail})
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
 

@@ -22,6 +22,7 @@ SWEEP_INTERVAL = 600.0  # seconds
 FAILED_JOBS_KEPT = timedelta(days=7)  # long enough to look at, short enough to stay small
 EVENT_COUNTS_KEPT = timedelta(days=2)  # the overview reads the last hour; a day more to look back on
 RUN_LOST_DETAIL = "The process running it stopped."
+ORPHAN_CONFIRM_SECONDS = 2.0  # a completed run writes its status within a statement of its lease's release
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
@@ -35,11 +36,17 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
         counters = await limits_repo.delete_stale(conn, age=timedelta(seconds=2 * longest))
         jobs = await jobs_repo.delete_failed(conn, older_than=FAILED_JOBS_KEPT)
         events = await events_repo.delete_old(conn, age=EVENT_COUNTS_KEPT)
-        # A run whose lease is gone lost its process: it ends as an error, its stream told so.
-        lost = await runs_repo.mark_orphans(conn, detail=RUN_LOST_DETAIL)
         run_events = await runs_repo.delete_old_events(
             conn, age=timedelta(hours=settings.run_events_retention_hours)
         )
+        candidates = await runs_repo.orphan_candidates(conn)
+    lost = 0
+    if candidates:
+        # A run whose lease is gone lost its process: it ends as an error, its stream told so. Checked
+        # again after a pause, so that a run writing its final status right now is left alone.
+        await asyncio.sleep(ORPHAN_CONFIRM_SECONDS)
+        async with pool.connection() as conn:
+            lost = await runs_repo.mark_orphans(conn, candidates, detail=RUN_LOST_DETAIL)
     if logins or failures or counters or jobs or events or lost or run_events:
         log.info(
             "housekeeping.swept",
