@@ -255,3 +255,30 @@ async def test_a_failed_run_ends_as_error_with_its_code_and_frees_the_session(cl
     assert items == []
     run = await start(client, user, sid, "kept")
     assert (await wait_finished(client, user, sid, run["id"]))["status"] == "success"
+
+
+async def test_a_stream_ends_after_its_longest_and_resumes_where_it_ended(pg_url, fake_llm):
+    from tests.conftest import make_settings
+
+    settings = make_settings(pg_url, fake_llm, run_stream_max_seconds=1)
+    async with running_app(settings) as app, asgi_client(app) as client:
+        user = await register(client)
+        sid = await new_session(client, user)
+        fake_llm.token_delay = 0.15
+        run = await start(client, user, sid, " ".join(f"w{i}" for i in range(20)))
+        async with app.state.runtime.db.engine.connect() as conn:
+            holder = (
+                await conn.execute(text("SELECT t.run_id FROM thread t WHERE t.session_id = :s"), {"s": sid})
+            ).scalar_one()
+        assert str(holder) == run["id"]  # the run and its lease share an id
+        async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=15) as http:
+            cut = await stream(http, user, sid, run["id"])
+            assert cut and cut[-1][1] == "token"  # ended by RUN_STREAM_MAX_SECONDS, mid-run
+            rest: list = []
+            for _ in range(10):  # bounded: each read lasts at most a second
+                last = (rest or cut)[-1][0]
+                rest += await stream(http, user, sid, run["id"], headers={"Last-Event-ID": str(last)})
+                if rest and rest[-1][1] == "done":
+                    break
+            replay = await stream(http, user, sid, run["id"])
+    assert cut + rest == replay and replay[-1][1] == "done"
