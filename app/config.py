@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     lease_ttl_seconds: float = Field(default=12.0, ge=1.5, le=600)
     # On SIGTERM, turns in flight get this long to finish; later ones end with a typed error.
     shutdown_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # Runs (POST .../runs): a run's stream polls the database this often and ends after the longest
+    # (the client reconnects with Last-Event-ID); a process looks for cancels of its runs this often;
+    # a finished run's events are kept this long.
+    run_stream_poll_seconds: float = Field(default=0.15, ge=0.05, le=5)
+    run_stream_max_seconds: float = Field(default=300.0, ge=1, le=3600)
+    run_cancel_poll_seconds: float = Field(default=1.0, ge=0.1, le=60)
+    run_events_retention_hours: float = Field(default=24.0, gt=0, le=24 * 90)
 
     # --- LLM (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None

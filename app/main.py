@@ -27,7 +27,7 @@ from app.db.migrations import DatabaseSetupError
 from app.observability import metrics
 from app.observability.logging import configure_logging
 from app.runtime import Runtime, open_runtime
-from app.services import housekeeping, leases, shutdown
+from app.services import housekeeping, leases, runs, shutdown
 from app.services.api_events import ApiEventCounter
 from app.services.memory_jobs import MemoryJobs
 
@@ -90,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             rt.api_events = events
             keeper = asyncio.create_task(leases.keep_alive(rt))
             sweeper = asyncio.create_task(housekeeping.run(rt.db.pool, settings))
+            cancels = asyncio.create_task(runs.watch_cancels(rt))
             draining: list[asyncio.Task[None]] = []
             log.info(
                 "app.started",
@@ -103,6 +104,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     yield
             finally:
                 await _cut_remaining(rt, draining)
+                await _stop(cancels)
                 await events.close()  # after the last turns, whose errors it may count
                 await _stop(sweeper)
                 if jobs is not None:
@@ -122,6 +124,8 @@ async def _cut_remaining(rt: Runtime, draining: list[asyncio.Task[None]]) -> Non
     for handle in list(rt.runs.values()):
         handle.cut_now()
     await shutdown.wait_for_runs(rt, until=asyncio.get_running_loop().time() + 5)
+    # Background runs end as error (cut) or cancelled, their status written, before the pools close.
+    await runs.wait_for_tasks(rt, within=5)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

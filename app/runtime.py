@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from anyio import CancelScope
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.graph.state import CompiledStateGraph
 
@@ -41,6 +42,15 @@ class RunHandle:
             self.timeout.reschedule(asyncio.get_running_loop().time())
 
 
+@dataclass
+class BackgroundRun:
+    """A run (POST .../runs) executing in a task of this process. Cancelling `scope` stops its turn
+    the way a client's disconnect stops a streamed one: the turn's shielded cleanup still runs."""
+
+    task: asyncio.Task[None]
+    scope: CancelScope
+
+
 class JobConsumer(Protocol):
     async def idle(self, within: float = 30.0) -> None: ...
 
@@ -62,6 +72,8 @@ class Runtime:
     tracing: Tracing | None = None
     # This process's turns, by run id.
     runs: dict[uuid.UUID, RunHandle] = field(default_factory=dict)
+    # This process's background runs (POST .../runs), by run id.
+    background_runs: dict[uuid.UUID, BackgroundRun] = field(default_factory=dict)
     # Set when a turn here queued a memory job, so this process's consumer starts at once.
     jobs_wake: asyncio.Event = field(default_factory=asyncio.Event)
     draining: bool = False  # shutting down: no new turns

@@ -9,8 +9,9 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 
-def sse_event(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def sse_event(event: str, data: Any, *, event_id: int | None = None) -> str:
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 class EventStreamResponse(StreamingResponse):

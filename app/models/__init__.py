@@ -7,6 +7,7 @@ from app.models.events import ApiEventCount
 from app.models.feedback import Feedback, FeedbackTally, Rating
 from app.models.limits import DailyUsage, RateLimitCounter
 from app.models.memory import MemoryHistory, MemoryJob, MemoryMessage
+from app.models.runs import Run, RunEvent
 from app.models.user import Role, User
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "RateLimitCounter",
     "Rating",
     "Role",
+    "Run",
+    "RunEvent",
     "Thread",
     "User",
 ]

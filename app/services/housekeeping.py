@@ -1,6 +1,7 @@
 """Deleting what expired: logins past their refresh lifetime, forgotten failed log-ins, idle
-rate-limit counters, memory jobs that failed a week ago, request counts older than two days. Every
-table stays the size of its live rows, whatever clients send."""
+rate-limit counters, memory jobs that failed a week ago, request counts older than two days, the
+events of runs finished RUN_EVENTS_RETENTION_HOURS ago. Every table stays the size of its live rows,
+whatever clients send. Runs whose process stopped are marked failed here too."""
 
 import asyncio
 from datetime import timedelta
@@ -14,11 +15,14 @@ from app.repositories import auth_sessions as logins_repo
 from app.repositories import login_failures as failures_repo
 from app.repositories import memory_jobs as jobs_repo
 from app.repositories import rate_limits as limits_repo
+from app.repositories import runs as runs_repo
 
 log = structlog.get_logger(__name__)
 SWEEP_INTERVAL = 600.0  # seconds
 FAILED_JOBS_KEPT = timedelta(days=7)  # long enough to look at, short enough to stay small
 EVENT_COUNTS_KEPT = timedelta(days=2)  # the overview reads the last hour; a day more to look back on
+RUN_LOST_DETAIL = "The process running it stopped."
+ORPHAN_CONFIRM_SECONDS = 2.0  # a completed run writes its status within a statement of its lease's release
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
@@ -32,7 +36,18 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
         counters = await limits_repo.delete_stale(conn, age=timedelta(seconds=2 * longest))
         jobs = await jobs_repo.delete_failed(conn, older_than=FAILED_JOBS_KEPT)
         events = await events_repo.delete_old(conn, age=EVENT_COUNTS_KEPT)
-    if logins or failures or counters or jobs or events:
+        run_events = await runs_repo.delete_old_events(
+            conn, age=timedelta(hours=settings.run_events_retention_hours)
+        )
+        candidates = await runs_repo.orphan_candidates(conn)
+    lost = 0
+    if candidates:
+        # A run whose lease is gone lost its process: it ends as an error, its stream told so. Checked
+        # again after a pause, so that a run writing its final status right now is left alone.
+        await asyncio.sleep(ORPHAN_CONFIRM_SECONDS)
+        async with pool.connection() as conn:
+            lost = await runs_repo.mark_orphans(conn, candidates, detail=RUN_LOST_DETAIL)
+    if logins or failures or counters or jobs or events or lost or run_events:
         log.info(
             "housekeeping.swept",
             logins=logins,
@@ -40,6 +55,8 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> None:
             rate_counters=counters,
             failed_jobs=jobs,
             event_counts=events,
+            runs_lost=lost,
+            run_events=run_events,
         )
 
 

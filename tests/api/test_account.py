@@ -1,5 +1,6 @@
 """Deleting an account leaves no row behind: in our tables, LangGraph's or mem0's."""
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -87,7 +88,7 @@ async def test_delete_me_removes_everything(app, client):
 HOLDS_USER_DATA = {
     "user", "auth_session", "session", "thread", "message", "usage_daily", "rate_limit",
     "checkpoints", "checkpoint_blobs", "checkpoint_writes",
-    "memories", "memory_history", "memory_message", "memory_job", "feedback",
+    "memories", "memory_history", "memory_message", "memory_job", "feedback", "run", "run_event",
 }  # fmt: skip
 # The audit log keeps its rows, with the target's email, by design: it records what admins did.
 KEPT_BY_DESIGN = {"audit_log"}
@@ -139,12 +140,26 @@ async def user_rows(app: FastAPI, client, user: dict[str, str]) -> tuple[list[st
             {"u": user_id},
         )
         needles = [user_id, user["email"], *{str(v) for row in rows for v in row}]
+        # A run's events name only their run.
+        runs = await conn.execute(text("SELECT id FROM run WHERE user_id = :u"), {"u": user_id})
+        needles += [str(row[0]) for row in runs]
     return needles, await rows_mentioning(app, needles)
 
 
 async def _chat(client, user, sid: str, message: str) -> None:
     r = await client.post(f"/api/v1/sessions/{sid}/chat", json={"message": message}, headers=auth(user))
     assert r.status_code == 200, r.text
+
+
+async def _run(client, user, sid: str, message: str) -> None:
+    r = await client.post(f"/api/v1/sessions/{sid}/runs", json={"message": message}, headers=auth(user))
+    assert r.status_code == 202, r.text
+    for _ in range(200):  # bounded: 10 s
+        run = (await client.get(f"/api/v1/sessions/{sid}/runs/{r.json()['id']}", headers=auth(user))).json()
+        if run["status"] == "success":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the run did not finish: {run}")
 
 
 async def _last_reply(client, user, sid: str) -> int:
@@ -185,6 +200,7 @@ async def test_deleting_an_account_leaves_no_row_of_it_in_any_table(own_db, fake
         await app.state.runtime.memory_jobs.idle()
         fake_llm.script_extraction(*[Fault(status=400)] * 3)
         await _chat(client, user, sid, "and a dog [remember:The dog is called Rex]")
+        await _run(client, user, sid, "a run that outlives its request")
         await app.state.runtime.memory_jobs.idle()
 
         needles, before = await user_rows(app, client, user)

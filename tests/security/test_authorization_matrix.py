@@ -4,6 +4,7 @@ The route table below must name every operation the schema serves. A route added
 fails `test_every_route_is_classified`, so nobody ships an endpoint whose access nobody decided.
 """
 
+import asyncio
 import copy
 import re
 import uuid
@@ -89,6 +90,12 @@ ROUTES: dict[str, Rule] = {
     "POST /api/v1/sessions/{session_id}/chat/stream": Rule(
         USER, {"json": {"message": "hello from the caller"}}
     ),
+    "POST /api/v1/sessions/{session_id}/runs": Rule(USER, {"json": {"message": "hello from the caller"}}),
+    "GET /api/v1/sessions/{session_id}/runs": Rule(USER),
+    "GET /api/v1/sessions/{session_id}/runs/{run_id}": Rule(USER),
+    "GET /api/v1/sessions/{session_id}/runs/{run_id}/stream": Rule(USER),
+    # The victim's run has finished: its cancel answers 200 with the run unchanged.
+    "POST /api/v1/sessions/{session_id}/runs/{run_id}/cancel": Rule(USER),
     "GET /api/v1/memories": Rule(USER),
     "POST /api/v1/memories": Rule(USER, {"json": {"text": "The caller drinks green tea"}}),
     "DELETE /api/v1/memories": Rule(USER),
@@ -182,6 +189,23 @@ async def _message(client: httpx.AsyncClient, owner: Person, marker: str) -> str
     return str(reply)
 
 
+async def _run(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
+    """A finished run in the owner's newest session (made just before, for {session_id})."""
+    r = await client.get("/api/v1/sessions", headers=owner.headers)
+    sid = r.json()["items"][0]["id"]
+    r = await client.post(
+        f"/api/v1/sessions/{sid}/runs", json={"message": f"secret run {marker}"}, headers=owner.headers
+    )
+    assert r.status_code == 202, r.text
+    run_id = str(r.json()["id"])
+    for _ in range(200):  # bounded: 10 s
+        r = await client.get(f"/api/v1/sessions/{sid}/runs/{run_id}", headers=owner.headers)
+        if r.json()["status"] == "success":
+            return run_id
+        await asyncio.sleep(0.05)
+    raise AssertionError(r.text)
+
+
 async def _user(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
     return owner.id
 
@@ -191,6 +215,7 @@ OBJECTS: dict[str, Callable[[httpx.AsyncClient, Person, str], Awaitable[str]]] =
     "session_id": _session,
     "memory_id": _memory,
     "message_id": _message,
+    "run_id": _run,
     "user_id": _user,
 }
 

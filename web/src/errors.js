@@ -9,6 +9,8 @@ const SENTENCES = {
   login_locked: "Too many failed log-ins. Wait a while before trying again.",
   database_unavailable: "The service cannot reach its database right now. Try again shortly.",
   shutting_down: "The service is restarting. Try again in a few seconds.",
+  run_cancelled: "This answer was stopped.",
+  run_lost: "The server answering this message stopped. Send it again.",
   service_unavailable: "The service is unavailable right now. Try again shortly.",
   memory_disabled: "Long-term memory is switched off on this service.",
   csrf_failed: "Your browser sent a request this page did not make. Reload the page.",

@@ -1,0 +1,243 @@
+"""Runs and their events: all of their SQL, on the autocommit psycopg pool (one round trip each)."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from app.repositories.leases import live
+
+FINISHED = ("success", "error", "cancelled")
+_COLUMNS = (
+    "id, session_id, status, message, error, reply_message_id, cancel_requested, "
+    "created_at, started_at, finished_at"
+)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: uuid.UUID
+    session_id: uuid.UUID
+    status: str
+    message: str
+    error: str | None
+    reply_message_id: int | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    event: str
+    data: dict[str, Any]
+
+
+# (seq, event name, payload)
+NewEvent = tuple[int, str, dict[str, Any]]
+
+_INSERT = f"""
+INSERT INTO run (id, session_id, user_id, status, message, created_at)
+VALUES (%(id)s, %(session_id)s, %(user_id)s, 'pending', %(message)s, now())
+RETURNING {_COLUMNS}
+"""  # noqa: S608 (constants only)
+
+_START = "UPDATE run SET status = 'running', started_at = now() WHERE id = %s AND status = 'pending'"
+
+_APPEND = """
+INSERT INTO run_event (run_id, seq, event, data)
+SELECT %(run_id)s, x.seq, x.event, x.data::jsonb
+FROM unnest(%(seqs)s::int[], %(events)s::text[], %(datas)s::text[]) AS x(seq, event, data)
+"""
+
+# The last events and the final status in one statement: a reader that sees the run finished has
+# every one of its events in the same snapshot.
+_FINISH = """
+WITH appended AS (
+    INSERT INTO run_event (run_id, seq, event, data)
+    SELECT %(run_id)s, x.seq, x.event, x.data::jsonb
+    FROM unnest(%(seqs)s::int[], %(events)s::text[], %(datas)s::text[]) AS x(seq, event, data)
+    WHERE EXISTS (SELECT 1 FROM run WHERE id = %(run_id)s)
+)
+UPDATE run SET status = %(status)s, error = %(error)s, reply_message_id = %(reply_message_id)s,
+    started_at = coalesce(started_at, now()), finished_at = now()
+WHERE id = %(run_id)s
+"""
+
+_GET = f"""
+SELECT {_COLUMNS} FROM run WHERE id = %(id)s AND session_id = %(session_id)s AND user_id = %(user_id)s
+"""  # noqa: S608 (constants only)
+
+_SESSION_OWNED = "SELECT 1 FROM session WHERE id = %(session_id)s AND user_id = %(user_id)s"
+
+_LIST = f"""
+SELECT {_COLUMNS} FROM run WHERE session_id = %(session_id)s
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""  # noqa: S608 (constants only)
+
+_COUNT = "SELECT count(*) AS n FROM run WHERE session_id = %(session_id)s"
+
+# The status and the next events from one snapshot (see _FINISH).
+_EVENTS_AFTER = """
+SELECT r.status, e.seq, e.event, e.data
+FROM run r LEFT JOIN LATERAL (
+    SELECT seq, event, data FROM run_event
+    WHERE run_id = r.id AND seq > %(after)s ORDER BY seq LIMIT %(limit)s
+) e ON true
+WHERE r.id = %(run_id)s
+ORDER BY e.seq
+"""
+
+_REQUEST_CANCEL = f"""
+UPDATE run SET cancel_requested = true
+WHERE id = %(id)s AND session_id = %(session_id)s AND user_id = %(user_id)s
+  AND status IN ('pending', 'running')
+RETURNING {_COLUMNS}
+"""  # noqa: S608 (constants only)
+
+_CANCELLED_AMONG = "SELECT id FROM run WHERE id = ANY(%(ids)s) AND cancel_requested"
+
+# A run is orphaned when no thread holds a live lease under its id: the process running it stopped
+# (a run's id is its lease's). A run that just completed has released its lease a moment before it
+# writes its status too: the sweeper confirms a candidate after a pause, with the same condition.
+_ORPHANED = f"""
+run.status IN ('pending', 'running')
+AND NOT EXISTS (SELECT 1 FROM thread t WHERE t.run_id = run.id AND {live("t")})
+"""  # noqa: S608 (the lease rule, a constant)
+
+_ORPHAN_CANDIDATES = f"SELECT id FROM run WHERE {_ORPHANED}"  # noqa: S608 (constants only)
+
+# Its stream gets a last `error` event.
+_MARK_ORPHANS = f"""
+WITH orphaned AS (
+    UPDATE run SET status = 'error', error = 'run_lost', finished_at = now(),
+        started_at = coalesce(started_at, now())
+    WHERE run.id = ANY(%(ids)s) AND {_ORPHANED}
+    RETURNING id
+), noted AS (
+    INSERT INTO run_event (run_id, seq, event, data)
+    SELECT o.id, coalesce((SELECT max(seq) FROM run_event e WHERE e.run_id = o.id), 0) + 1, 'error',
+           jsonb_build_object('error', 'run_lost', 'detail', %(detail)s::text)
+    FROM orphaned o
+)
+SELECT count(*) AS n FROM orphaned
+"""  # noqa: S608 (constants only)
+
+_DELETE_OLD_EVENTS = """
+DELETE FROM run_event e USING run r
+WHERE e.run_id = r.id AND r.finished_at < now() - %(age)s
+"""
+
+
+def _arrays(run_id: uuid.UUID, events: list[NewEvent]) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "seqs": [e[0] for e in events],
+        "events": [e[1] for e in events],
+        "datas": [json.dumps(e[2], ensure_ascii=False) for e in events],
+    }
+
+
+async def insert(
+    conn: AsyncConnection[Any], *, run_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID, message: str
+) -> RunRow:
+    cur = await conn.execute(
+        _INSERT, {"id": run_id, "session_id": session_id, "user_id": user_id, "message": message}
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return RunRow(**row)
+
+
+async def start(conn: AsyncConnection[Any], run_id: uuid.UUID) -> None:
+    await conn.execute(_START, (run_id,))
+
+
+async def append(conn: AsyncConnection[Any], run_id: uuid.UUID, events: list[NewEvent]) -> None:
+    await conn.execute(_APPEND, _arrays(run_id, events))
+
+
+async def finish(
+    conn: AsyncConnection[Any],
+    run_id: uuid.UUID,
+    *,
+    status: str,
+    error: str | None,
+    reply_message_id: int | None,
+    events: list[NewEvent],
+) -> None:
+    await conn.execute(
+        _FINISH,
+        {**_arrays(run_id, events), "status": status, "error": error, "reply_message_id": reply_message_id},
+    )
+
+
+async def get(
+    conn: AsyncConnection[Any], *, run_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID
+) -> RunRow | None:
+    cur = await conn.execute(_GET, {"id": run_id, "session_id": session_id, "user_id": user_id})
+    row = await cur.fetchone()
+    return None if row is None else RunRow(**row)
+
+
+async def list_for_session(
+    conn: AsyncConnection[Any], *, session_id: uuid.UUID, user_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[RunRow], int] | None:
+    """The session's runs, newest first, and how many it has; None when it is not the user's."""
+    keys = {"session_id": session_id, "user_id": user_id, "limit": limit, "offset": offset}
+    cur = await conn.execute(_SESSION_OWNED, keys)
+    if await cur.fetchone() is None:
+        return None
+    cur = await conn.execute(_LIST, keys)
+    items = [RunRow(**row) for row in await cur.fetchall()]
+    cur = await conn.execute(_COUNT, keys)
+    row = await cur.fetchone()
+    return items, int(row["n"]) if row else 0
+
+
+async def events_after(
+    conn: AsyncConnection[Any], *, run_id: uuid.UUID, after: int, limit: int
+) -> tuple[str | None, list[EventRow]]:
+    """The run's status (None: it is gone) and up to `limit` of its events after seq `after`."""
+    cur = await conn.execute(_EVENTS_AFTER, {"run_id": run_id, "after": after, "limit": limit})
+    rows = await cur.fetchall()
+    if not rows:
+        return None, []
+    events = [EventRow(r["seq"], r["event"], r["data"]) for r in rows if r["seq"] is not None]
+    return str(rows[0]["status"]), events
+
+
+async def request_cancel(
+    conn: AsyncConnection[Any], *, run_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID
+) -> RunRow | None:
+    """Mark a pending or running run to be cancelled; None when there is no such unfinished run."""
+    cur = await conn.execute(_REQUEST_CANCEL, {"id": run_id, "session_id": session_id, "user_id": user_id})
+    row = await cur.fetchone()
+    return None if row is None else RunRow(**row)
+
+
+async def cancelled_among(conn: AsyncConnection[Any], run_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    cur = await conn.execute(_CANCELLED_AMONG, {"ids": run_ids})
+    return {row["id"] for row in await cur.fetchall()}
+
+
+async def orphan_candidates(conn: AsyncConnection[Any]) -> list[uuid.UUID]:
+    cur = await conn.execute(_ORPHAN_CANDIDATES)
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def mark_orphans(conn: AsyncConnection[Any], run_ids: list[uuid.UUID], *, detail: str) -> int:
+    """End these runs as errors if they are still orphaned; how many were."""
+    cur = await conn.execute(_MARK_ORPHANS, {"ids": run_ids, "detail": detail})
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def delete_old_events(conn: AsyncConnection[Any], *, age: timedelta) -> int:
+    cur = await conn.execute(_DELETE_OLD_EVENTS, {"age": age})
+    return cur.rowcount
