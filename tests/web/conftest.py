@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
 
 from app.api.web import STATIC_DIR
 from app.config import PROJECT_ROOT
@@ -112,6 +112,8 @@ async def log_in(page: Page, email: str) -> None:
 
 
 async def send(page: Page, text: str) -> None:
+    # As a person would: once the previous answer is over (the Stop button is Send again).
+    await expect(page.get_by_role("button", name="Send")).to_be_visible()
     box = page.get_by_label("Message", exact=True)
     await box.fill(text)
     await box.press("Enter")

@@ -135,6 +135,9 @@ export function Chat({ sessionId, onTurn }) {
             else if (name === "done") {
               done = true;
               update(reply.key, { id: data.message_id, content: data.reply, tool_calls: data.tool_calls, status: "done" });
+              // The turn is stored and the session free: the next message may go while this stream closes.
+              if (abort.current === controller) abort.current = null;
+              setBusy(false);
             } else if (name === "error") throw new api.ApiError(200, data.error, data.detail, null);
           },
         },
@@ -146,6 +149,7 @@ export function Chat({ sessionId, onTurn }) {
       // The first turn names a new session (on the server, from the message): show the name.
       if (!before.length) api.get(`/sessions/${sessionId}`).then(setSession, () => {});
     } catch (err) {
+      if (done) return; // stored already: a connection lost while the stream closed changes nothing
       if (controller.signal.aborted && !(err instanceof api.ApiError)) {
         // A stopped replacement changed nothing on the server: show the turn it kept.
         if (replace) setMessages(before);
@@ -166,8 +170,11 @@ export function Chat({ sessionId, onTurn }) {
         }
       }
     } finally {
-      abort.current = null;
-      setBusy(false);
+      // Only if no newer turn has started since this one's `done`.
+      if (abort.current === controller || (abort.current === null && !done)) {
+        abort.current = null;
+        setBusy(false);
+      }
     }
   }
 
