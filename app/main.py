@@ -91,6 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             keeper = asyncio.create_task(leases.keep_alive(rt))
             sweeper = asyncio.create_task(housekeeping.run(rt.db.pool, settings))
             cancels = asyncio.create_task(runs.watch_cancels(rt))
+            lost = asyncio.create_task(runs.watch_lost(rt))
             draining: list[asyncio.Task[None]] = []
             log.info(
                 "app.started",
@@ -105,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             finally:
                 await _cut_remaining(rt, draining)
                 await _stop(cancels)
+                await _stop(lost)
                 await events.close()  # after the last turns, whose errors it may count
                 await _stop(sweeper)
                 if jobs is not None:

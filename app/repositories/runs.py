@@ -112,6 +112,14 @@ AND NOT EXISTS (SELECT 1 FROM thread t WHERE t.run_id = run.id AND {live("t")})
 
 _ORPHAN_CANDIDATES = f"SELECT id FROM run WHERE {_ORPHANED}"  # noqa: S608 (constants only)
 
+# The sure case, needing no pause: the run's thread still names it, but the lease has expired. A live
+# process renews its leases every third of the TTL, so this one stopped. (The thread is found by its
+# session, whose index is unique; the unfinished runs by their partial index.)
+_EXPIRED = f"""
+SELECT run.id FROM run JOIN thread t ON t.session_id = run.session_id AND t.run_id = run.id
+WHERE run.status IN ('pending', 'running') AND NOT {live("t")}
+"""  # noqa: S608 (the lease rule, a constant)
+
 # Its stream gets a last `error` event.
 _MARK_ORPHANS = f"""
 WITH orphaned AS (
@@ -228,6 +236,12 @@ async def cancelled_among(conn: AsyncConnection[Any], run_ids: list[uuid.UUID]) 
 
 async def orphan_candidates(conn: AsyncConnection[Any]) -> list[uuid.UUID]:
     cur = await conn.execute(_ORPHAN_CANDIDATES)
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def expired(conn: AsyncConnection[Any]) -> list[uuid.UUID]:
+    """Unfinished runs whose own lease has expired: their process is gone."""
+    cur = await conn.execute(_EXPIRED)
     return [row["id"] for row in await cur.fetchall()]
 
 

@@ -16,12 +16,12 @@ from app.repositories import login_failures as failures_repo
 from app.repositories import memory_jobs as jobs_repo
 from app.repositories import rate_limits as limits_repo
 from app.repositories import runs as runs_repo
+from app.services.runs import RUN_LOST_DETAIL
 
 log = structlog.get_logger(__name__)
 SWEEP_INTERVAL = 600.0  # seconds
 FAILED_JOBS_KEPT = timedelta(days=7)  # long enough to look at, short enough to stay small
 EVENT_COUNTS_KEPT = timedelta(days=2)  # the overview reads the last hour; a day more to look back on
-RUN_LOST_DETAIL = "The process running it stopped."
 ORPHAN_CONFIRM_SECONDS = 2.0  # a completed run writes its status within a statement of its lease's release
 
 

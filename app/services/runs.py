@@ -213,6 +213,30 @@ async def watch_cancels(rt: Runtime) -> None:
                 mine.scope.cancel()
 
 
+RUN_LOST_DETAIL = "The process running it stopped."
+
+
+async def mark_lost(rt: Runtime) -> int:
+    """End as `run_lost` the runs whose process stopped renewing their lease; how many."""
+    async with rt.db.pool.connection() as conn:
+        lost = await runs_repo.expired(conn)
+        if not lost:
+            return 0
+        return await runs_repo.mark_orphans(conn, lost, detail=RUN_LOST_DETAIL)
+
+
+async def watch_lost(rt: Runtime) -> None:
+    """Every RUN_LOST_POLL_SECONDS, one statement (on a partial index of unfinished runs): a run whose
+    process died is marked lost at most the lease's TTL plus this interval after its last renewal."""
+    while True:
+        await asyncio.sleep(rt.settings.run_lost_poll_seconds)
+        try:
+            if lost := await mark_lost(rt):
+                log.warning("run.lost", runs=lost)
+        except Exception as exc:  # boundary: an outage must not stop the watch once it is over
+            log.warning("run.lost_watch_failed", error_type=type(exc).__name__)
+
+
 async def wait_for_tasks(rt: Runtime, *, within: float) -> None:
     """At shutdown, after the turns were cut: let each run write its final status, then cancel the rest."""
     tasks = [run.task for run in rt.background_runs.values()]

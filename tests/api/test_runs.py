@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy import text
 
 from app.services import housekeeping
+from app.services import runs as runs_service
 from tests.conftest import asgi_client, assert_error, auth, new_session, register, running_app, serve
 
 FINISHED = {"success", "error", "cancelled"}
@@ -282,3 +283,46 @@ async def test_a_stream_ends_after_its_longest_and_resumes_where_it_ended(pg_url
                     break
             replay = await stream(http, user, sid, run["id"])
     assert cut + rest == replay and replay[-1][1] == "done"
+
+
+async def test_a_run_whose_lease_expired_is_lost_within_one_poll(app, client, user):
+    """A crashed process stops renewing its lease: once it expires the run is marked lost at the next
+    poll (RUN_LOST_POLL_SECONDS), well inside the crash window, with no sweep needed."""
+    sid = await new_session(client, user)
+    me = (await client.get("/api/v1/auth/me", headers=auth(user))).json()
+    crashed, alive = uuid.uuid4(), uuid.uuid4()
+    other = await new_session(client, user)
+    async with app.state.runtime.db.engine.begin() as conn:
+        for run_id, session_id, expires in [
+            (crashed, sid, "- interval '1 second'"),
+            (alive, other, "+ interval '10 seconds'"),
+        ]:
+            await conn.execute(
+                text(
+                    "INSERT INTO run (id, session_id, user_id, status, message, created_at, started_at)"
+                    " VALUES (:id, :s, :u, 'running', 'm', now(), now())"
+                ),
+                {"id": run_id, "s": session_id, "u": me["id"]},
+            )
+            await conn.execute(
+                text(
+                    f"UPDATE thread SET run_id = :id, lease_expires_at = now() {expires}"
+                    " WHERE session_id = :s"
+                ),
+                {"id": run_id, "s": session_id},
+            )
+    assert await runs_service.mark_lost(app.state.runtime) == 1
+    lost = (await client.get(runs_url(sid, str(crashed)), headers=auth(user))).json()
+    assert lost["status"] == "error" and lost["error"] == "run_lost"
+    body = (await client.get(runs_url(sid, str(crashed), "/stream"), headers=auth(user))).text
+    assert "run_lost" in body
+    # A run whose process still renews its lease is left alone.
+    assert (await client.get(runs_url(other, str(alive)), headers=auth(user))).json()["status"] == "running"
+    async with app.state.runtime.db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE thread SET run_id = NULL, lease_expires_at = NULL WHERE session_id = :s"),
+            {"s": other},
+        )
+        await conn.execute(
+            text("UPDATE run SET status = 'cancelled', finished_at = now() WHERE id = :id"), {"id": alive}
+        )
