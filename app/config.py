@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     run_cancel_poll_seconds: float = Field(default=1.0, ge=0.1, le=60)
     # How often each process looks for runs whose process died (their lease expired): a crash is seen
     # within LEASE_TTL_SECONDS plus this.
-    run_lost_poll_seconds: float = Field(default=2.0, ge=0.1, le=60)
+    run_lost_poll_seconds: float = Field(default=1.0, ge=0.1, le=60)
     run_events_retention_hours: float = Field(default=24.0, gt=0, le=24 * 90)
 
     # --- LLM (any OpenAI-compatible endpoint)
