@@ -114,17 +114,18 @@ async def test_memory_stays_flat_and_the_loop_keeps_running(app, client, tmp_pat
 
 
 async def test_a_new_part_is_one_function_and_one_line(app, client, monkeypatch):
-    """How feedback will join the export: a part yielding its entries, listed in PARTS."""
+    """How another file joins the export (as feedback.json did): a part yielding its entries, listed
+    in PARTS."""
     user, _ = await _user(app, client, messages=2)
 
-    async def feedback_part(export: export_service.Export) -> AsyncIterator[Entry]:
-        yield Entry("feedback.json", export_service._json_array(_pages()))
+    async def ratings_part(export: export_service.Export) -> AsyncIterator[Entry]:
+        yield Entry("ratings.json", export_service._json_array(_pages()))
 
     async def _pages() -> AsyncIterator[list[dict[str, str]]]:
         yield [{"rating": "up"}]
 
-    monkeypatch.setattr(export_service, "PARTS", [*export_service.PARTS, (feedback_part, "feedback.json")])
+    monkeypatch.setattr(export_service, "PARTS", [*export_service.PARTS, (ratings_part, "ratings.json")])
     chunks = [c async for c in export_service.export_zip(app.state.runtime, user, when=datetime.now(UTC))]
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
-    assert json.loads(archive.read("feedback.json")) == [{"rating": "up"}]
-    assert "feedback.json" in archive.read("README.txt").decode()
+    assert json.loads(archive.read("ratings.json")) == [{"rating": "up"}]
+    assert "ratings.json" in archive.read("README.txt").decode()
