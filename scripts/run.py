@@ -51,6 +51,9 @@ def main() -> None:
     print(f"==> Open http://{settings.host}:{settings.port}/ (the web app; API docs at /docs)", flush=True)
     server = subprocess.Popen(cmd, env=env, cwd=ROOT)
     children.append(server)
+    # SIGTERM (a service manager, `kill`) takes the same way out as Ctrl+C: without this, Python's
+    # default would end this process at once and leave the server running on its port.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.wait()
     except KeyboardInterrupt:
