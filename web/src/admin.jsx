@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import * as api from "./api.js";
+import { Confirm } from "./confirm.jsx";
 import { shortTime } from "./dates.js";
 import { sentence } from "./errors.js";
 import { Link, navigate } from "./router.jsx";
@@ -229,27 +230,20 @@ export function AdminUser({ userId, me }) {
       <div class="row wrap">
         {actions.map(([label, action]) =>
           confirm === label ? (
-            <span class="confirm" key={label}>
+            <Confirm key={label} yes="Yes" no="No" onYes={() => act(label, action)} onNo={() => setConfirm(null)}>
               {label} {user.email}?
-              <button type="button" class="danger small" onClick={() => act(label, action)}>Yes</button>
-              <button type="button" class="small" onClick={() => setConfirm(null)}>No</button>
-            </span>
+            </Confirm>
           ) : (
             <button type="button" key={label} disabled={self} onClick={() => setConfirm(label)}>{label}</button>
           ),
         )}
         {confirm === "Delete" ? (
-          <span class="confirm">
+          <Confirm
+            onYes={() => act("Delete", () => api.del(`/admin/users/${userId}`)).then(() => navigate("/admin/users"))}
+            onNo={() => setConfirm(null)}
+          >
             Delete {user.email} and all their data?
-            <button
-              type="button"
-              class="danger small"
-              onClick={() => act("Delete", () => api.del(`/admin/users/${userId}`)).then(() => navigate("/admin/users"))}
-            >
-              Delete
-            </button>
-            <button type="button" class="small" onClick={() => setConfirm(null)}>Keep</button>
-          </span>
+          </Confirm>
         ) : (
           <button type="button" class="danger" disabled={self} onClick={() => setConfirm("Delete")}>Delete user</button>
         )}

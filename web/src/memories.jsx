@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import * as api from "./api.js";
+import { Confirm } from "./confirm.jsx";
 import { shortTime } from "./dates.js";
 import { sentence } from "./errors.js";
 import { Link } from "./router.jsx";
@@ -147,15 +148,9 @@ function MemoryItem({ memory, onChanged }) {
             {memory.updated_at || memory.created_at ? ` · ${shortTime(memory.updated_at || memory.created_at)}` : ""}
           </p>
           {mode === "confirm" ? (
-            <span class="confirm">
+            <Confirm onYes={remove} onNo={() => setMode("view")}>
               Delete this memory?
-              <button type="button" class="danger small" onClick={remove}>
-                Delete
-              </button>
-              <button type="button" class="small" onClick={() => setMode("view")}>
-                Keep
-              </button>
-            </span>
+            </Confirm>
           ) : (
             <span class="actions">
               <button type="button" class="small" onClick={() => setMode("edit")}>

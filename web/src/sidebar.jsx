@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import * as api from "./api.js";
+import { Confirm } from "./confirm.jsx";
 import { groupByDate } from "./dates.js";
 import { sentence } from "./errors.js";
 import { Pencil, Trash } from "./icons.jsx";
@@ -123,15 +124,9 @@ function SessionItem({ session, active, onChanged }) {
         </Link>
       )}
       {mode === "confirm" ? (
-        <span class="confirm">
+        <Confirm onYes={remove} onNo={() => setMode("view")}>
           Delete?
-          <button type="button" class="danger small" onClick={remove}>
-            Delete
-          </button>
-          <button type="button" class="small" onClick={() => setMode("view")}>
-            Keep
-          </button>
-        </span>
+        </Confirm>
       ) : (
         mode === "view" && (
           <span class="actions">
