@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     # within LEASE_TTL_SECONDS plus this.
     run_lost_poll_seconds: float = Field(default=1.0, ge=0.1, le=60)
     run_events_retention_hours: float = Field(default=24.0, gt=0, le=24 * 90)
+    # Double texting: at most this many messages wait behind a session's current run; each process
+    # (API and worker) looks for queued runs it can start this often, and at once when one of its
+    # runs ends.
+    run_queue_max: int = Field(default=5, ge=1, le=100)
+    run_dispatch_poll_seconds: float = Field(default=1.0, ge=0.1, le=60)
+    # A run waiting for a person to approve a tool call is dropped after this long.
+    approval_timeout_seconds: float = Field(default=3600.0, ge=1, le=7 * 24 * 3600)
 
     # --- LLM (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None

@@ -88,6 +88,41 @@ class NoTurnToReplaceError(ConflictError):
         )
 
 
+class RunNotWaitingError(ConflictError):
+    error = "run_not_waiting"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This run is not waiting any more: it was cancelled, it expired, or it already went on."
+        )
+
+
+class QueueFullError(ConflictError):
+    error = "queue_full"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This session already has {limit} messages waiting for the current run; wait for one to start.",
+            headers={"Retry-After": "1"},
+        )
+
+
+class RunCancelledError(ConflictError):
+    """A turn stopped by a cancel, from this or another device, or by a newer message."""
+
+    error = "run_cancelled"
+
+    def __init__(self) -> None:
+        super().__init__("The run was cancelled.")
+
+
+class TurnNotFoundError(NotFoundError):
+    error = "turn_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("This session has no turn with that id; read its history for the turn ids.")
+
+
 class LLMUnavailableError(AppError):
     status_code = 503
     error = "llm_unavailable"

@@ -27,8 +27,9 @@ from app.db.migrations import DatabaseSetupError
 from app.observability import metrics
 from app.observability.logging import configure_logging
 from app.runtime import Runtime, open_runtime
-from app.services import housekeeping, leases, runs, shutdown
+from app.services import housekeeping, shutdown
 from app.services.api_events import ApiEventCounter
+from app.services.chat import dispatch, leases, watch
 from app.services.memory_jobs import MemoryJobs
 
 log = structlog.get_logger(__name__)
@@ -90,8 +91,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             rt.api_events = events
             keeper = asyncio.create_task(leases.keep_alive(rt))
             sweeper = asyncio.create_task(housekeeping.run(rt.db.pool, settings))
-            cancels = asyncio.create_task(runs.watch_cancels(rt))
-            lost = asyncio.create_task(runs.watch_lost(rt))
+            cancels = asyncio.create_task(watch.watch_cancels(rt))
+            lost = asyncio.create_task(watch.watch_lost(rt))
+            dispatcher = asyncio.create_task(dispatch.keep_dispatching(rt))
             draining: list[asyncio.Task[None]] = []
             log.info(
                 "app.started",
@@ -104,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 with on_shutdown_signal(lambda: draining.append(asyncio.create_task(shutdown.drain(rt)))):
                     yield
             finally:
+                await _stop(dispatcher)
                 await _cut_remaining(rt, draining)
                 await _stop(cancels)
                 await _stop(lost)
@@ -127,7 +130,7 @@ async def _cut_remaining(rt: Runtime, draining: list[asyncio.Task[None]]) -> Non
         handle.cut_now()
     await shutdown.wait_for_runs(rt, until=asyncio.get_running_loop().time() + 5)
     # Background runs end as error (cut) or cancelled, their status written, before the pools close.
-    await runs.wait_for_tasks(rt, within=5)
+    await watch.wait_for_tasks(rt, within=5)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from anyio import CancelScope
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
 from app.agent.checkpointer import CachedPostgresSaver, open_checkpointer
@@ -30,14 +31,29 @@ from app.repositories.leases import TurnLimits
 
 @dataclass
 class RunHandle:
-    """A turn running in this process: its lease is renewed while it runs, and shutdown can cut it."""
+    """A turn running in this process: its lease is renewed while it runs, shutdown can cut it, and a
+    cancel (from any process) stops it. Both end the turn's current wait at once, in whichever task
+    drives it, so a request's turn and a background run stop the same way."""
 
     thread_id: uuid.UUID
     cut: bool = False
+    stop_mode: str | None = None  # cancel | interrupt | rollback, once a stop was asked for
     timeout: asyncio.Timeout | None = None  # the turn's current wait, which cutting ends at once
+
+    @property
+    def ending(self) -> bool:
+        return self.cut or self.stop_mode is not None
 
     def cut_now(self) -> None:
         self.cut = True
+        self.expire()
+
+    def stop(self, mode: str) -> None:
+        if self.stop_mode is None:
+            self.stop_mode = mode
+        self.expire()
+
+    def expire(self) -> None:
         if self.timeout is not None and not self.timeout.expired():
             self.timeout.reschedule(asyncio.get_running_loop().time())
 
@@ -76,6 +92,10 @@ class Runtime:
     background_runs: dict[uuid.UUID, BackgroundRun] = field(default_factory=dict)
     # Set when a turn here queued a memory job, so this process's consumer starts at once.
     jobs_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a run here ended or was queued: this process's dispatcher looks for queued runs at once.
+    dispatch_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # The agent's tools by name (a person edits the arguments of one waiting for approval).
+    tools: dict[str, BaseTool] = field(default_factory=dict)
     draining: bool = False  # shutting down: no new turns
     memory_jobs: JobConsumer | None = None  # this process's consumer, when it runs one
     api_events: EventRecorder | None = None  # set by the API's lifespan
@@ -140,6 +160,7 @@ async def open_runtime(settings: Settings, *, migrate: bool | None = None) -> As
                 memory=memory,
                 callbacks=telemetry.callbacks,
                 tracing=telemetry.tracing,
+                tools={t.name: t for t in tools},
             )
         finally:
             if memory is not None:

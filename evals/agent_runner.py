@@ -16,15 +16,20 @@ from app import runtime as app_runtime
 from app.config import Settings
 from app.errors import AppError
 from app.runtime import Runtime
-from app.services import auth, chat, tokens
+from app.services import auth, tokens
 from app.services import sessions as sessions_service
+from app.services.chat.approvals import drop as drop_approval
+from app.services.chat.events import Interrupted, TurnResult
+from app.services.chat.requests import Resume, TurnRequest
+from app.services.chat.turn import Claim, Turn
 from app.services.memory_jobs import MemoryJobs
 from app.services.tokens import TokenClaims
-from app.services.turn_events import TurnResult
 from evals.datasets import Case, Dataset
 from evals.records import TurnRecord
 
 log = structlog.get_logger(__name__)
+
+MAX_APPROVALS = 3  # tool calls approved in one turn before it counts as stuck
 
 
 @asynccontextmanager
@@ -95,27 +100,42 @@ async def _recalled(rt: Runtime, thread_id: uuid.UUID) -> list[str]:
     return [str(m) for m in state.values.get("memories") or []]
 
 
+async def _outcome(turn: Turn) -> TurnResult | Interrupted:
+    try:
+        return await turn.outcome()
+    finally:
+        await turn.abandon()
+
+
 async def run_turn(rt: Runtime, user: EvalUser, session_id: uuid.UUID, record: TurnRecord) -> None:
     start = time.perf_counter()
     try:
-        chat.validate_message(record.user, rt.settings)
-        lease = await chat.begin_turn(rt, user.claims, session_id=session_id)
-        result: TurnResult | None = None
-        turn = chat.run_turn(
-            rt, user_id=user.id, session_id=session_id, text=record.user, lease=lease, stream=False
-        )
-        async for event in turn:
-            if isinstance(event, TurnResult):
-                result = event
+        request = TurnRequest(record.user)
+        turn = await Turn.begin(rt, user.claims, session_id=session_id, request=request)
+        result = await _outcome(turn)
+        for _ in range(MAX_APPROVALS):
+            if not isinstance(result, Interrupted):
+                break
+            # The eval's user approves what the agent asks to do, as a person trusting it would.
+            turn = await Turn.begin(
+                rt,
+                user.claims,
+                session_id=session_id,
+                request=request,
+                claim=Claim(turn.run_id, "interrupted"),
+                resume=Resume("approve"),
+            )
+            result = await _outcome(turn)
         record.latency_ms = (time.perf_counter() - start) * 1000
-        if result is None:
-            record.error = "the agent ended the turn without a reply"
+        if isinstance(result, Interrupted):
+            await drop_approval(rt, turn.run_id, because="cancelled")
+            record.error = f"the turn asked for approval more than {MAX_APPROVALS} times"
             return
         record.reply = result.reply
         record.tokens = result.input_tokens + result.output_tokens
         record.tool_calls = list(result.tool_calls)
         if rt.memory is not None:
-            record.memories = await _recalled(rt, lease.thread_id)
+            record.memories = await _recalled(rt, turn.lease.thread_id)
     except AppError as exc:
         record.latency_ms = (time.perf_counter() - start) * 1000
         record.error = f"{exc.error}: {exc.detail}"

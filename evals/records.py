@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.services.turn_events import ToolCallSummary
+from app.services.chat.events import ToolCallSummary
 from evals.datasets import Expect
 
 

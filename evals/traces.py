@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.services.turn_events import ToolCallSummary
+from app.services.chat.events import ToolCallSummary
 from evals.langfuse_api import LangfuseAPI, LangfuseError
 from evals.metrics import ALL, Metric
 from evals.records import TurnRecord

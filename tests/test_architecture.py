@@ -129,8 +129,8 @@ def test_the_checker_sees_the_real_imports():
     # Guard against a checker that silently finds nothing (wrong root, wrong module names).
     imports = parse_app()
     edges = {(i.importer, i.imported) for i in imports}
-    assert ("app.services.leases", "app.repositories.leases") in edges
-    assert ("app.services.chat", "app.runtime") in edges
+    assert ("app.services.chat.leases", "app.repositories.leases") in edges
+    assert ("app.services.chat.turn", "app.runtime") in edges
     assert ("app.agent.tools.sessions", "app.repositories.sessions") in edges
     assert ("app.api.v1.sessions", "app.schemas.sessions") in edges
     importers = {i.importer for i in imports}

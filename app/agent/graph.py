@@ -9,6 +9,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from app.agent.approval import make_approval_node, make_router, needs_approval
 from app.agent.memory import MemoryStore
 from app.agent.nodes import make_agent_node, make_recall_node
 from app.agent.state import AgentState, Context
@@ -36,6 +37,14 @@ def build_graph(
         builder.add_node("recall", make_recall_node(memory))  # type: ignore[call-overload]  # stubs miss the alias
         builder.add_edge(START, "recall")
         builder.add_edge("recall", "agent")
-    builder.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
+    gated = {t.name for t in tools if needs_approval(t)}
+    if gated:
+        # Tool calls that need a person's approval stop the run first (app/agent/approval.py).
+        builder.add_node("approval", make_approval_node(gated))  # type: ignore[call-overload]  # stubs miss the alias
+        builder.add_conditional_edges(
+            "agent", make_router(gated), {"tools": "tools", "approval": "approval", END: END}
+        )
+    else:
+        builder.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
     builder.add_edge("tools", "agent")
     return builder

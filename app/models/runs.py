@@ -12,10 +12,13 @@ from app.models.base import created_at_field
 
 
 class Run(SQLModel, table=True):
-    """A turn started by `POST .../runs`; its id is the id of the lease it runs under.
+    """One turn under a lease: started by `POST .../runs` (`source` "runs", its events kept in
+    `run_event`) or by the chat routes (`source` "chat", no events). Its id is its lease's id.
 
-    status: pending | running | success | error | cancelled. `cancel_requested` is set by any process;
-    the one running the run notices it (app/services/runs.py).
+    status: pending (queued behind the session's current run) | running | interrupted (waiting for a
+    person to approve a tool call; holds no lease) | success | error | cancelled. `cancel_requested`
+    is set by any process, with `cancel_mode` (cancel, interrupt, rollback); the one running the run
+    notices it (app/services/chat/runs.py).
     """
 
     __tablename__ = "run"
@@ -23,6 +26,13 @@ class Run(SQLModel, table=True):
         Index("ix_run_session_id_created_at", "session_id", "created_at"),
         # The sweeper looks for unfinished runs whose process stopped: few rows, whatever the table's size.
         Index("ix_run_unfinished", "id", postgresql_where=text("status IN ('pending', 'running')")),
+        # Queued and waiting runs of a session: the dispatcher's and a new turn's lookups.
+        Index(
+            "ix_run_waiting",
+            "session_id",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'interrupted')"),
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -32,13 +42,23 @@ class Run(SQLModel, table=True):
     user_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True)
     )
+    login_id: uuid.UUID | None = Field(default=None)  # the token's login: a queued run is admitted as it
+    source: str = Field(sa_column=Column(Text, nullable=False, server_default=text("'runs'")))
     status: str = Field(sa_column=Column(Text, nullable=False))
-    message: str = Field(sa_column=Column(Text, nullable=False))
+    message: str | None = Field(default=None, sa_type=Text)  # None: the forked turn's message again
+    multitask: str = Field(sa_column=Column(Text, nullable=False, server_default=text("'reject'")))
+    from_message_id: int | None = Field(default=None, sa_type=BigInteger)  # fork: the turn it replaces
     error: str | None = Field(default=None, sa_type=Text)
     reply_message_id: int | None = Field(default=None, sa_type=BigInteger)
     cancel_requested: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
     )
+    cancel_mode: str | None = Field(default=None, sa_type=Text)  # cancel | interrupt | rollback
+    # While interrupted: the tool calls waiting for approval, the checkpoint to resume from, until when.
+    interrupt: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    checkpoint_id: str | None = Field(default=None, sa_type=Text)
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_seq: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default=text("0")))
     created_at: datetime = created_at_field()
     started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -10,7 +10,7 @@ connection is held while the model thinks.
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -68,8 +68,31 @@ WITH u AS (
     FROM admitted
     WHERE thread.id = admitted.thread_id AND NOT {live("thread")}
     RETURNING thread.id, thread.checkpoint_id
+), started AS (
+    -- A new turn is a new run row; a queued or interrupted run takes the lease under its own id.
+    INSERT INTO run (id, session_id, user_id, login_id, source, status, message, multitask,
+                     from_message_id, created_at, started_at)
+    SELECT %(run_id)s, %(session_id)s, %(user_id)s, %(login_id)s, %(source)s, 'running', %(message)s,
+           %(multitask)s, %(from_message_id)s, now(), now()
+    FROM taken WHERE %(claim)s::text IS NULL
+    RETURNING created_at, NULL::text AS resume_from
+), claimed AS (
+    UPDATE run SET status = 'running', started_at = coalesce(run.started_at, now()), interrupt = NULL,
+        checkpoint_id = NULL, expires_at = NULL
+    FROM taken
+    WHERE %(claim)s::text IS NOT NULL AND run.id = %(run_id)s AND run.session_id = %(session_id)s
+      AND run.status = %(claim)s
+      AND NOT run.cancel_requested AND (run.expires_at IS NULL OR run.expires_at > now())
+    RETURNING run.created_at, (SELECT r.checkpoint_id FROM run r WHERE r.id = %(run_id)s) AS resume_from
+), run_row AS (
+    SELECT * FROM started UNION ALL SELECT * FROM claimed
 )
-SELECT checks.*, taken.id IS NOT NULL AS taken, taken.checkpoint_id
+SELECT checks.*, taken.id IS NOT NULL AS taken, taken.checkpoint_id,
+       (SELECT count(*) FROM run_row) > 0 AS run_started,
+       (SELECT created_at FROM run_row) AS run_created_at,
+       (SELECT resume_from FROM run_row) AS resume_from,
+       (SELECT r.id FROM run r WHERE r.session_id = %(session_id)s AND r.status = 'interrupted'
+          AND r.id <> %(run_id)s LIMIT 1) AS waiting_run_id
 FROM checks LEFT JOIN taken ON true
 """  # noqa: S608 (the only interpolation is the rule above, a constant)
 
@@ -124,6 +147,23 @@ class Admission:
     checkpoint_id: str | None
     name_is_default: bool  # the session still has its placeholder name: this turn's message names it
     memory_enabled: bool  # the session's switch: recall and learn memories in its turns
+    run_started: bool  # the run row was inserted, or the claimed run moved to running
+    run_created_at: datetime | None
+    resume_from: str | None  # a claimed interrupted run's checkpoint
+    waiting_run_id: uuid.UUID | None  # another run of the session waiting for approval
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The run a lease is taken for: a new row (`claim` None) or an existing one in status `claim`
+    (a queued run: pending; a resumed one: interrupted)."""
+
+    run_id: uuid.UUID
+    source: str = "chat"
+    message: str | None = None
+    multitask: str = "reject"
+    from_message_id: int | None = None
+    claim: str | None = None
 
 
 async def take(
@@ -132,7 +172,7 @@ async def take(
     session_id: uuid.UUID,
     user_id: uuid.UUID,
     login_id: uuid.UUID,
-    run_id: uuid.UUID,
+    run: RunSpec,
     ttl: timedelta,
     limits: TurnLimits,
     day: date,
@@ -141,7 +181,12 @@ async def take(
     cur = await conn.execute(
         _TAKE,
         {
-            "run_id": run_id,
+            "run_id": run.run_id,
+            "source": run.source,
+            "message": run.message,
+            "multitask": run.multitask,
+            "from_message_id": run.from_message_id,
+            "claim": run.claim,
             "session_id": session_id,
             "user_id": user_id,
             "login_id": login_id,

@@ -7,13 +7,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.repositories.leases import live
 
 FINISHED = ("success", "error", "cancelled")
-_COLUMNS = (
-    "id, session_id, status, message, error, reply_message_id, cancel_requested, "
-    "created_at, started_at, finished_at"
+# A stream ends when its run finished, or waits for a person (it goes on after a resume).
+STREAM_ENDS = (*FINISHED, "interrupted")
+RUN_COLUMNS = (
+    "id, session_id, source, status, message, multitask, from_message_id, error, reply_message_id, "
+    "cancel_requested, cancel_mode, interrupt, expires_at, last_seq, created_at, started_at, finished_at"
 )
 
 
@@ -21,11 +25,18 @@ _COLUMNS = (
 class RunRow:
     id: uuid.UUID
     session_id: uuid.UUID
+    source: str
     status: str
-    message: str
+    message: str | None
+    multitask: str
+    from_message_id: int | None
     error: str | None
     reply_message_id: int | None
     cancel_requested: bool
+    cancel_mode: str | None
+    interrupt: dict[str, Any] | None
+    expires_at: datetime | None
+    last_seq: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -40,14 +51,6 @@ class EventRow:
 
 # (seq, event name, payload)
 NewEvent = tuple[int, str, dict[str, Any]]
-
-_INSERT = f"""
-INSERT INTO run (id, session_id, user_id, status, message, created_at)
-VALUES (%(id)s, %(session_id)s, %(user_id)s, 'pending', %(message)s, now())
-RETURNING {_COLUMNS}
-"""  # noqa: S608 (constants only)
-
-_START = "UPDATE run SET status = 'running', started_at = now() WHERE id = %s AND status = 'pending'"
 
 _APPEND = """
 INSERT INTO run_event (run_id, seq, event, data)
@@ -64,19 +67,21 @@ WITH appended AS (
     FROM unnest(%(seqs)s::int[], %(events)s::text[], %(datas)s::text[]) AS x(seq, event, data)
     WHERE EXISTS (SELECT 1 FROM run WHERE id = %(run_id)s)
 )
-UPDATE run SET status = %(status)s, error = %(error)s, reply_message_id = %(reply_message_id)s,
+UPDATE run SET status = %(status)s, error = %(error)s,
+    reply_message_id = coalesce(%(reply_message_id)s, reply_message_id),
+    last_seq = greatest(last_seq, coalesce((SELECT max(s) FROM unnest(%(seqs)s::int[]) AS s), 0)),
     started_at = coalesce(started_at, now()), finished_at = now()
 WHERE id = %(run_id)s
 """
 
 _GET = f"""
-SELECT {_COLUMNS} FROM run WHERE id = %(id)s AND session_id = %(session_id)s AND user_id = %(user_id)s
+SELECT {RUN_COLUMNS} FROM run WHERE id = %(id)s AND session_id = %(session_id)s AND user_id = %(user_id)s
 """  # noqa: S608 (constants only)
 
 _SESSION_OWNED = "SELECT 1 FROM session WHERE id = %(session_id)s AND user_id = %(user_id)s"
 
 _LIST = f"""
-SELECT {_COLUMNS} FROM run WHERE session_id = %(session_id)s
+SELECT {RUN_COLUMNS} FROM run WHERE session_id = %(session_id)s
 ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 """  # noqa: S608 (constants only)
 
@@ -93,20 +98,30 @@ WHERE r.id = %(run_id)s
 ORDER BY e.seq
 """
 
+# A queued run ends here and now (no process has it); a running one is stopped by its process.
 _REQUEST_CANCEL = f"""
-UPDATE run SET cancel_requested = true
-WHERE id = %(id)s AND session_id = %(session_id)s AND user_id = %(user_id)s
-  AND status IN ('pending', 'running')
-RETURNING {_COLUMNS}
+WITH asked AS (
+    UPDATE run SET cancel_requested = true, cancel_mode = coalesce(cancel_mode, 'cancel'),
+        status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+        finished_at = CASE WHEN status = 'pending' THEN now() END
+    WHERE id = %(id)s AND session_id = %(session_id)s AND user_id = %(user_id)s
+      AND status IN ('pending', 'running')
+    RETURNING {RUN_COLUMNS}
+), noted AS (
+    INSERT INTO run_event (run_id, seq, event, data)
+    SELECT id, last_seq + 1, 'error', %(cancelled)s::jsonb FROM asked WHERE status = 'cancelled'
+)
+SELECT * FROM asked
 """  # noqa: S608 (constants only)
 
-_CANCELLED_AMONG = "SELECT id FROM run WHERE id = ANY(%(ids)s) AND cancel_requested"
+_CANCELLED_AMONG = "SELECT id, cancel_mode FROM run WHERE id = ANY(%(ids)s) AND cancel_requested"
 
-# A run is orphaned when no thread holds a live lease under its id: the process running it stopped
-# (a run's id is its lease's). A run that just completed has released its lease a moment before it
-# writes its status too: the sweeper confirms a candidate after a pause, with the same condition.
+# A running run is orphaned when no thread holds a live lease under its id: the process running it
+# stopped (a run's id is its lease's). A run that just completed has released its lease a moment before
+# it writes its status too: the sweeper confirms a candidate after a pause, with the same condition.
+# (A pending run is queued: it holds no lease yet.)
 _ORPHANED = f"""
-run.status IN ('pending', 'running')
+run.status = 'running'
 AND NOT EXISTS (SELECT 1 FROM thread t WHERE t.run_id = run.id AND {live("t")})
 """  # noqa: S608 (the lease rule, a constant)
 
@@ -117,7 +132,7 @@ _ORPHAN_CANDIDATES = f"SELECT id FROM run WHERE {_ORPHANED}"  # noqa: S608 (cons
 # session, whose index is unique; the unfinished runs by their partial index.)
 _EXPIRED = f"""
 SELECT run.id FROM run JOIN thread t ON t.session_id = run.session_id AND t.run_id = run.id
-WHERE run.status IN ('pending', 'running') AND NOT {live("t")}
+WHERE run.status = 'running' AND NOT {live("t")}
 """  # noqa: S608 (the lease rule, a constant)
 
 # Its stream gets a last `error` event.
@@ -142,7 +157,7 @@ WHERE e.run_id = r.id AND r.finished_at < now() - %(age)s
 """
 
 
-def _arrays(run_id: uuid.UUID, events: list[NewEvent]) -> dict[str, Any]:
+def event_arrays(run_id: uuid.UUID, events: list[NewEvent]) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "seqs": [e[0] for e in events],
@@ -151,23 +166,19 @@ def _arrays(run_id: uuid.UUID, events: list[NewEvent]) -> dict[str, Any]:
     }
 
 
-async def insert(
-    conn: AsyncConnection[Any], *, run_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID, message: str
-) -> RunRow:
-    cur = await conn.execute(
-        _INSERT, {"id": run_id, "session_id": session_id, "user_id": user_id, "message": message}
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    return RunRow(**row)
+_END_CHAT_RUN = """
+UPDATE run SET status = :status, error = :error, finished_at = now()
+WHERE id = :run_id AND status = 'running'
+"""
 
 
-async def start(conn: AsyncConnection[Any], run_id: uuid.UUID) -> None:
-    await conn.execute(_START, (run_id,))
+async def end_chat_run(session: AsyncSession, run_id: uuid.UUID, *, status: str, error: str | None) -> None:
+    """A chat route's run that did not complete (a runs API run ends with its event log)."""
+    await session.execute(text(_END_CHAT_RUN), {"run_id": run_id, "status": status, "error": error})
 
 
 async def append(conn: AsyncConnection[Any], run_id: uuid.UUID, events: list[NewEvent]) -> None:
-    await conn.execute(_APPEND, _arrays(run_id, events))
+    await conn.execute(_APPEND, event_arrays(run_id, events))
 
 
 async def finish(
@@ -181,7 +192,12 @@ async def finish(
 ) -> None:
     await conn.execute(
         _FINISH,
-        {**_arrays(run_id, events), "status": status, "error": error, "reply_message_id": reply_message_id},
+        {
+            **event_arrays(run_id, events),
+            "status": status,
+            "error": error,
+            "reply_message_id": reply_message_id,
+        },
     )
 
 
@@ -221,17 +237,27 @@ async def events_after(
 
 
 async def request_cancel(
-    conn: AsyncConnection[Any], *, run_id: uuid.UUID, session_id: uuid.UUID, user_id: uuid.UUID
+    conn: AsyncConnection[Any],
+    *,
+    run_id: uuid.UUID,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    event: dict[str, Any],
 ) -> RunRow | None:
-    """Mark a pending or running run to be cancelled; None when there is no such unfinished run."""
-    cur = await conn.execute(_REQUEST_CANCEL, {"id": run_id, "session_id": session_id, "user_id": user_id})
+    """Cancel a queued run (its stream gets `event`) or mark a running one to be stopped; None when
+    there is no such run in either status."""
+    cur = await conn.execute(
+        _REQUEST_CANCEL,
+        {"id": run_id, "session_id": session_id, "user_id": user_id, "cancelled": json.dumps(event)},
+    )
     row = await cur.fetchone()
     return None if row is None else RunRow(**row)
 
 
-async def cancelled_among(conn: AsyncConnection[Any], run_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+async def cancelled_among(conn: AsyncConnection[Any], run_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Which of these runs were asked to stop, and how (cancel, interrupt, rollback)."""
     cur = await conn.execute(_CANCELLED_AMONG, {"ids": run_ids})
-    return {row["id"] for row in await cur.fetchall()}
+    return {row["id"]: row["cancel_mode"] or "cancel" for row in await cur.fetchall()}
 
 
 async def orphan_candidates(conn: AsyncConnection[Any]) -> list[uuid.UUID]:

@@ -72,6 +72,16 @@ WITH released AS (
     UPDATE session SET name = %(auto_name)s, name_is_default = false
     FROM released
     WHERE %(auto_name)s::text IS NOT NULL AND session.id = released.session_id AND session.name_is_default
+), ended AS (
+    -- The turn's run: a chat route's ends here; one of the runs API ends with its event log, so a
+    -- reader that sees it finished has all of its events (repositories/runs.py), but learns its message.
+    UPDATE run SET message = coalesce(run.message, %(user_text)s),
+        status = coalesce(%(run_status)s, run.status), error = CASE WHEN %(run_status)s::text IS NULL
+            THEN run.error ELSE %(run_error)s END,
+        reply_message_id = CASE WHEN %(run_status)s::text IS NULL THEN run.reply_message_id
+            ELSE (SELECT max(id) FROM inserted) END,
+        finished_at = CASE WHEN %(run_status)s::text IS NULL THEN run.finished_at ELSE now() END
+    FROM released WHERE run.id = %(run_id)s
 ), counted AS (
     INSERT INTO usage_daily (user_id, day, messages, tokens)
     SELECT %(user_id)s, %(day)s, 1, %(input_tokens)s::bigint + %(output_tokens)s::bigint FROM released
@@ -82,38 +92,67 @@ SELECT (SELECT max(id) FROM inserted) AS last_id, (SELECT count(*) FROM job) AS 
 """
 
 
-# The turn a regenerate or an edit replaces: its user message (the transcript from there on is its),
-# and the checkpoint the turn started from, which is the parent of the checkpoint it saved (one
-# checkpoint per turn, with durability="exit") if record_turn kept it.
-_LAST_TURN = """
-SELECT m.id AS user_message_id, m.content AS user_text, c.parent_checkpoint_id,
-       EXISTS (SELECT 1 FROM checkpoints p WHERE p.thread_id = %(thread)s AND p.checkpoint_ns = ''
-               AND p.checkpoint_id = c.parent_checkpoint_id) AS parent_kept
-FROM (SELECT id, content FROM message WHERE thread_id = %(thread_id)s AND role = 'user'
-      ORDER BY id DESC LIMIT 1) AS m
+# The turn a fork replaces (regenerate, edit, or `from_turn`): its user message (the transcript from
+# there on is its), whether it is the last turn, and, for the last, the checkpoint it started from,
+# which is the parent of the checkpoint it saved (one checkpoint per turn, with durability="exit") if
+# record_turn kept it.
+_FORK_POINT = """
+SELECT m.id AS user_message_id, m.content AS user_text, m.is_last, c.parent_checkpoint_id,
+       m.is_last AND EXISTS (SELECT 1 FROM checkpoints p WHERE p.thread_id = %(thread)s
+           AND p.checkpoint_ns = '' AND p.checkpoint_id = c.parent_checkpoint_id) AS parent_kept
+FROM (SELECT x.id, x.content, NOT EXISTS (
+          SELECT 1 FROM message n WHERE n.thread_id = %(thread_id)s AND n.role = 'user' AND n.id > x.id
+      ) AS is_last
+      FROM message x WHERE x.thread_id = %(thread_id)s AND x.role = 'user'
+        AND (%(message_id)s::bigint IS NULL OR x.id = %(message_id)s::bigint)
+      ORDER BY x.id DESC LIMIT 1) AS m
 LEFT JOIN checkpoints c
-    ON c.thread_id = %(thread)s AND c.checkpoint_ns = '' AND c.checkpoint_id = %(checkpoint_id)s::text
+    ON m.is_last AND c.thread_id = %(thread)s AND c.checkpoint_ns = ''
+   AND c.checkpoint_id = %(checkpoint_id)s::text
+"""
+
+_BEFORE = """
+SELECT role, content FROM message WHERE thread_id = %(thread_id)s AND id < %(message_id)s
+ORDER BY id DESC LIMIT %(limit)s
 """
 
 
 @dataclass(frozen=True)
 class LastTurn:
+    """A completed turn that a fork replaces."""
+
     user_message_id: int
     user_text: str
-    parent_checkpoint_id: str | None  # None for a session's first turn
-    parent_kept: bool  # False for the first turn, and for turns recorded before parents were kept
+    is_last: bool
+    parent_checkpoint_id: str | None  # None for a session's first turn, and for a turn not the last
+    parent_kept: bool  # False for those, and for turns recorded before parents were kept
 
 
-async def last_turn(
-    conn: AsyncConnection[Any], *, thread_id: uuid.UUID, checkpoint_id: str | None
+async def fork_point(
+    conn: AsyncConnection[Any], *, thread_id: uuid.UUID, checkpoint_id: str | None, message_id: int | None
 ) -> LastTurn | None:
-    """The thread's last completed turn, whose checkpoint is `checkpoint_id` (the thread's pointer);
-    None when it has none. Read under the thread's lease, so that nothing changes it meanwhile."""
+    """The thread's turn whose user message is `message_id` (None: its last completed turn), whose
+    checkpoint, for the last, is `checkpoint_id` (the thread's pointer); None when there is no such
+    turn. Read under the thread's lease, so that nothing changes it meanwhile."""
     cur = await conn.execute(
-        _LAST_TURN, {"thread_id": thread_id, "thread": str(thread_id), "checkpoint_id": checkpoint_id}
+        _FORK_POINT,
+        {
+            "thread_id": thread_id,
+            "thread": str(thread_id),
+            "checkpoint_id": checkpoint_id,
+            "message_id": message_id,
+        },
     )
     row = await cur.fetchone()
     return None if row is None else LastTurn(**row)
+
+
+async def transcript_before(
+    conn: AsyncConnection[Any], *, thread_id: uuid.UUID, message_id: int, limit: int
+) -> list[tuple[str, str]]:
+    """The last `limit` (role, content) of the transcript before message `message_id`, oldest first."""
+    cur = await conn.execute(_BEFORE, {"thread_id": thread_id, "message_id": message_id, "limit": limit})
+    return [(row["role"], row["content"]) for row in reversed(await cur.fetchall())]
 
 
 @dataclass(frozen=True)
@@ -141,6 +180,8 @@ async def record_turn(
     max_jobs: int,
     auto_name: str | None = None,
     trace_id: str | None = None,
+    run_status: str | None = None,
+    run_error: str | None = None,
 ) -> Recorded:
     """Append the user message and the reply, release the lease, move the checkpoint pointer,
     prune the thread's other checkpoints but `keep_checkpoint_id` (the one this turn started from,
@@ -149,7 +190,7 @@ async def record_turn(
     turn and its tokens towards the user's day (`now`'s UTC date), and, with `remember`, queue the
     user's message for memory extraction (unless `max_jobs` wait already). With `auto_name`, a session
     still under its placeholder name takes that name. `trace_id` (the turn's Langfuse trace) is kept on
-    the reply, for feedback to score it.
+    the reply, for feedback to score it. With `run_status`, the turn's run row ends with it.
 
     The messages are inserted only if this run still holds the lease, which the same statement
     releases. The reply's id is None when the lease was lost (the session was deleted or cleared
@@ -175,6 +216,8 @@ async def record_turn(
             "max_jobs": max_jobs,
             "auto_name": auto_name,
             "trace_id": trace_id,
+            "run_status": run_status,
+            "run_error": run_error,
         },
     )
     row = await cur.fetchone()

@@ -1,5 +1,6 @@
 """Chat and transcript schemas."""
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -7,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import CleanStr
 from app.schemas.feedback import FeedbackRead
+from app.schemas.runs import InterruptRead
 
 
 class ChatRequest(BaseModel):
@@ -20,6 +22,8 @@ class ChatRequest(BaseModel):
     # With replace_last_turn: the id of the user message of the turn the client shows as last. Another
     # client may have added a turn since: then 409 turn_changed rather than replacing one never seen.
     replaces_message_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    # Fork from any turn (its user message id, from .../history): it and the turns after it are replaced.
+    from_turn: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class ToolCallRead(BaseModel):
@@ -30,11 +34,15 @@ class ToolCallRead(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    run_id: uuid.UUID
+    # interrupted: a tool call waits for approval (`interrupt`); answer it with POST .../runs/{run_id}/resume.
+    status: Literal["success", "interrupted"] = "success"
     message_id: int | None
     reply: str
     tool_calls: list[ToolCallRead]
     input_tokens: int
     output_tokens: int
+    interrupt: InterruptRead | None = None
 
 
 class MessageRead(BaseModel):

@@ -16,7 +16,7 @@ from app.repositories import login_failures as failures_repo
 from app.repositories import memory_jobs as jobs_repo
 from app.repositories import rate_limits as limits_repo
 from app.repositories import runs as runs_repo
-from app.services.runs import RUN_LOST_DETAIL
+from app.services.chat.watch import RUN_LOST_DETAIL
 
 log = structlog.get_logger(__name__)
 SWEEP_INTERVAL = 600.0  # seconds

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.services.turn_events import ToolCallSummary
+from app.services.chat.events import ToolCallSummary
 from evals.metrics.base import Budgets, Metric, Score
 from evals.records import TurnRecord
 

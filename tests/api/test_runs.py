@@ -8,7 +8,8 @@ import httpx
 from sqlalchemy import text
 
 from app.services import housekeeping
-from app.services import runs as runs_service
+from app.services.chat import runs as runs_service
+from app.services.chat import watch
 from tests.conftest import asgi_client, assert_error, auth, new_session, register, running_app, serve
 
 FINISHED = {"success", "error", "cancelled"}
@@ -63,7 +64,7 @@ async def stream(http: httpx.AsyncClient, user, sid, run_id, *, headers=None, pa
 async def test_a_run_answers_after_its_request_and_stores_the_reply(client, user):
     sid = await new_session(client, user)
     run = await start(client, user, sid, "hello runs")
-    assert run["status"] == "pending" and run["session_id"] == sid and run["message"] == "hello runs"
+    assert run["status"] == "running" and run["session_id"] == sid and run["message"] == "hello runs"
     assert set(run) >= {"id", "error", "reply_message_id", "created_at", "started_at", "finished_at"}
     done = await wait_finished(client, user, sid, run["id"])
     assert done["status"] == "success" and done["error"] is None
@@ -311,7 +312,7 @@ async def test_a_run_whose_lease_expired_is_lost_within_one_poll(app, client, us
                 ),
                 {"id": run_id, "s": session_id},
             )
-    assert await runs_service.mark_lost(app.state.runtime) == 1
+    assert await watch.mark_lost(app.state.runtime) == 1
     lost = (await client.get(runs_url(sid, str(crashed)), headers=auth(user))).json()
     assert lost["status"] == "error" and lost["error"] == "run_lost"
     body = (await client.get(runs_url(sid, str(crashed), "/stream"), headers=auth(user))).text

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.services.turn_events import ToolCallSummary as ToolCall
+from app.services.chat.events import ToolCallSummary as ToolCall
 from evals import output, report, thresholds
 from evals.datasets import Expect, ExpectedTool
 from evals.judge import SYSTEM

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from app.services.isolated import in_own_task
+from app.services.chat.isolated import in_own_task
 
 
 async def _numbers(n: int, started: asyncio.Event | None = None, stopped: list[str] | None = None):

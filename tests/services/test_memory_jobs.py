@@ -170,17 +170,6 @@ async def test_the_worker_process_runs_jobs_an_api_process_queued(no_consumer, o
             await proc.wait()
 
 
-async def test_the_worker_refuses_to_run_without_memory(own_db):
-    env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": own_db, "MEMORY_ENABLED": "false"}
-    done = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.worker", env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(done.communicate(), timeout=30)
-    assert done.returncode == 1
-    assert b"MEMORY_ENABLED is false" in out
-
-
 async def test_housekeeping_deletes_jobs_that_failed_a_week_ago(no_consumer):
     from app.services import housekeeping
 

@@ -1,7 +1,9 @@
 """What a turn produces, read off the graph's stream: tokens, tool calls, the reply, token usage."""
 
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from langchain_core.messages import AIMessage, ToolMessage
 
@@ -63,7 +65,9 @@ class TurnCollector:
     def apply(self, chunk: dict[str, Any]) -> list[ToolEvent]:
         events: list[ToolEvent] = []
         for update in chunk.values():
-            for message in (update or {}).get("messages", []):
+            if not isinstance(update, dict):  # `__interrupt__`: the turn waits (turn.py)
+                continue
+            for message in update.get("messages", []):
                 if isinstance(message, AIMessage):
                     self._on_ai(message)
                 elif isinstance(message, ToolMessage):
@@ -88,3 +92,31 @@ class TurnCollector:
         summary.result = content_text(message.content)[:TOOL_RESULT_PREVIEW]
         summary.is_error = message.status == "error"
         return summary
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The turn stopped before a tool call that needs a person's approval; the run waits, holding no
+    lease, until it is resumed, dropped by a new message, or expires."""
+
+    run_id: uuid.UUID
+    tool_calls: list[dict[str, Any]]  # id, name, args of each call waiting
+    expires_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": str(self.run_id),
+            "tool_calls": self.tool_calls,
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+TurnEvent = Token | ToolEvent | Restart | Interrupted | TurnResult
+
+
+class EventSink(Protocol):
+    """A run's event log (the runs API): the turn hands its last batch to the statement that pauses it."""
+
+    def add(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def take_pending(self) -> list[tuple[int, str, dict[str, Any]]]: ...

@@ -1,0 +1,404 @@
+"""A turn's life in one object: admitted (the request is valid), leased (`Turn.begin`), running
+(`Turn.events`), then stored, waiting for a person's approval (interrupted), or abandoned.
+
+The chat routes, the runs API (in an API process or a worker) and the evals all drive a `Turn`.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import anyio
+import structlog
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.types import Command, StreamMode
+
+from app.agent import history
+from app.agent.state import Context
+from app.errors import (
+    AgentError,
+    AppError,
+    NoTurnToReplaceError,
+    RunCancelledError,
+    ShuttingDownError,
+    TurnChangedError,
+    TurnNotFoundError,
+)
+from app.repositories import turns as turns_repo
+from app.repositories.leases import RunSpec
+from app.runtime import Runtime
+from app.services.chat import approvals, leases
+from app.services.chat.events import (
+    EventSink,
+    Interrupted,
+    Restart,
+    Token,
+    ToolEvent,
+    TurnCollector,
+    TurnEvent,
+    TurnResult,
+    content_text,
+)
+from app.services.chat.isolated import in_own_task
+from app.services.chat.requests import Resume, TurnRequest
+from app.services.llm_errors import to_app_error
+
+log = structlog.get_logger(__name__)
+
+# Why a stopped run ended, as its row's `error` (a plain cancel has none).
+STOP_ERRORS = {"cancel": None, "interrupt": "superseded", "rollback": "rolled_back"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An existing run taking the lease under its own id: a queued one (status pending) or one
+    waiting for approval (interrupted)."""
+
+    run_id: uuid.UUID
+    status: str
+
+
+class Turn:
+    def __init__(
+        self, rt: Runtime, lease: leases.Lease, *, session_id: uuid.UUID, text: str, resume: Resume | None
+    ) -> None:
+        self.rt, self.lease, self.session_id, self.text, self.resume = rt, lease, session_id, text, resume
+        self.sink: EventSink | None = None  # the runs API's event log: its last batch goes with a pause
+        self.kept: TurnResult | None = None  # what a superseded (interrupt) run had finished, recorded
+
+    @property
+    def run_id(self) -> uuid.UUID:
+        return self.lease.run_id
+
+    @classmethod
+    async def begin(
+        cls,
+        rt: Runtime,
+        caller: leases.Caller,
+        *,
+        session_id: uuid.UUID,
+        request: TurnRequest,
+        source: str = "chat",
+        multitask: str = "reject",
+        claim: Claim | None = None,
+        resume: Resume | None = None,
+    ) -> "Turn":
+        """Take the lease (the statement that checks the user, token, quotas and limits) and prepare
+        a fork. A run of the session still waiting for approval is dropped: a new message wins."""
+        if claim is None:
+            request.validate(rt.settings)
+        spec = RunSpec(
+            run_id=claim.run_id if claim else uuid.uuid4(),
+            source=source,
+            message=request.text,
+            multitask=multitask,
+            from_message_id=request.from_turn,
+            claim=claim.status if claim else None,
+        )
+        lease = await leases.take(rt, caller, session_id=session_id, run=spec)
+        try:
+            if lease.waiting_run_id is not None:
+                await approvals.drop(rt, lease.waiting_run_id, because="new_message")
+            if request.forks:
+                await _prepare_fork(rt, lease, request, resuming=resume is not None)
+        except BaseException:
+            await leases.abandon(rt, lease)
+            raise
+        text = request.text if request.text is not None else _replaced_text(lease)
+        return cls(rt, lease, session_id=session_id, text=text, resume=resume)
+
+    async def abandon(self, *, status: str = "error", error: str | None = None) -> None:
+        """Safe at any time: does nothing once the turn was stored, paused or already abandoned."""
+        await leases.abandon(self.rt, self.lease, status=status, error=error)
+
+    async def outcome(self) -> TurnResult | Interrupted:
+        """Run to the end without streaming tokens."""
+        turn = self.events(stream=False)
+        try:
+            async for event in turn:
+                if isinstance(event, TurnResult | Interrupted):
+                    return event
+        finally:
+            await turn.aclose()
+        raise AgentError("The agent ended the turn without a reply.")
+
+    def _config(self) -> RunnableConfig:
+        rt, lease = self.rt, self.lease
+        config: RunnableConfig = {
+            "configurable": {"thread_id": str(lease.thread_id)},
+            "recursion_limit": 2 * rt.settings.max_tool_steps + 2,
+            "callbacks": list(rt.callbacks),
+        }
+        if rt.tracing is not None:
+            config["metadata"] = rt.tracing.run_metadata(user_id=lease.user_id, session_id=self.session_id)
+            # The graph's root run takes the lease's run id: the handler notes the trace it opens under it.
+            config["run_id"] = lease.run_id
+        if start := lease.start_checkpoint_id:
+            # Fork from the last completed turn (or the one before it, to replace it), never from what
+            # a failed run left behind; a resumed run from where it waited.
+            config["configurable"]["checkpoint_id"] = start
+        return config
+
+    def _input(self) -> Any:
+        if self.resume is not None:
+            return Command(resume=self.resume.as_value())
+        return {"messages": [*self.lease.lead_messages, HumanMessage(self.text, id=str(uuid.uuid4()))]}
+
+    async def events(self, *, stream: bool) -> AsyncGenerator[TurnEvent, None]:
+        """Tokens (when streaming) and tool events, then the result, or `Interrupted` when a tool call
+        waits for approval (the lease is then released and the run left waiting)."""
+        rt, lease = self.rt, self.lease
+        config = self._config()
+        modes: list[StreamMode] = (
+            ["updates", "checkpoints", "messages"] if stream else ["updates", "checkpoints"]
+        )
+        progress = _Progress()
+        checkpoint_id: str | None = None
+        waiting: dict[str, Any] | None = None
+        graph_stream = in_own_task(
+            rt.graph.astream(
+                self._input(),
+                config,
+                context=Context(
+                    user_id=lease.user_id,
+                    session_id=self.session_id,
+                    db=rt.db.sessions,
+                    memory_enabled=lease.memory_enabled,
+                ),
+                stream_mode=modes,
+                durability="exit",
+            )
+        )
+        # The budget covers the model and tools only, not the time a slow client takes to read events.
+        deadline = asyncio.get_running_loop().time() + rt.settings.llm_total_timeout
+        handle = lease.handle
+        try:
+            while True:
+                async with asyncio.timeout_at(deadline) as handle.timeout:
+                    if handle.ending:
+                        handle.expire()
+                    try:
+                        item = await anext(graph_stream)
+                    except StopAsyncIteration:
+                        break
+                mode, chunk = cast(tuple[str, Any], item)  # with several stream modes: (mode, payload)
+                if mode == "messages":
+                    for event in progress.on_message(*chunk):
+                        yield event
+                elif mode == "checkpoints":
+                    checkpoint_id = chunk["config"]["configurable"]["checkpoint_id"]
+                elif mode == "updates":
+                    if "__interrupt__" in chunk:
+                        waiting = _waiting(chunk["__interrupt__"])
+                        continue
+                    for event in progress.on_update(chunk):
+                        yield event
+            handle.timeout = None
+            if waiting is not None and checkpoint_id is not None:
+                yield await self._pause(waiting, checkpoint_id)
+                return
+            await self._store(progress.collector.result, checkpoint_id)
+        except BaseException as exc:
+            # Closing the stream stops the graph's node task and its LLM call; `async for` would not.
+            with anyio.CancelScope(shield=True):
+                await graph_stream.aclose()
+            if rt.tracing is not None:
+                rt.tracing.take_trace_id(lease.run_id)  # not kept for a turn that is not recorded
+            await self._end_stopped(exc, progress)
+            raise self._error(exc) from exc
+        result = progress.collector.result
+        log.info(
+            "chat.turn_completed",
+            thread_id=str(lease.thread_id),
+            tool_calls=len(result.tool_calls),
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+        )
+        yield result
+
+    async def _store(
+        self, result: TurnResult, checkpoint_id: str | None, ended: tuple[str, str | None] = ("success", None)
+    ) -> None:
+        rt = self.rt
+        trace_id = rt.tracing.take_trace_id(self.lease.run_id) if rt.tracing is not None else None
+        await leases.complete(
+            rt,
+            self.lease,
+            text=self.text,
+            result=result,
+            checkpoint_id=checkpoint_id,
+            trace_id=trace_id,
+            ended=ended,
+        )
+
+    async def _pause(self, waiting: dict[str, Any], checkpoint_id: str) -> Interrupted:
+        expires_at = datetime.now(UTC) + timedelta(seconds=self.rt.settings.approval_timeout_seconds)
+        event = Interrupted(run_id=self.run_id, tool_calls=waiting["tool_calls"], expires_at=expires_at)
+        if self.sink is not None:
+            self.sink.add("interrupt", event.as_json())
+        pending = self.sink.take_pending() if self.sink is not None else []
+        await approvals.pause(
+            self.rt, self.lease, text=self.text, waiting=waiting, checkpoint_id=checkpoint_id,
+            expires_at=expires_at, events=pending,
+        )  # fmt: skip
+        return event
+
+    async def _end_stopped(self, exc: BaseException, progress: "_Progress") -> None:
+        """After a failure or a stop: keep what an interrupted (superseded) run finished, else drop it."""
+        mode = self.lease.handle.stop_mode
+        if mode == "interrupt" and isinstance(exc, TimeoutError | asyncio.CancelledError):
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._keep_partial(progress)
+                    return
+                except Exception as kept_exc:  # boundary: the run still ends, as a plain cancel
+                    log.warning("chat.partial_not_kept", error_type=type(kept_exc).__name__)
+        if mode is not None:
+            await self.abandon(status="cancelled", error=STOP_ERRORS.get(mode))
+            return
+        error = self._error(exc)
+        if isinstance(error, AppError):
+            await self.abandon(error=error.error)
+        else:  # the client left (the request's task was cancelled)
+            await self.abandon(status="cancelled")
+
+    async def _keep_partial(self, progress: "_Progress") -> None:
+        """Record the turn as far as it went: the steps it finished and the reply streamed so far."""
+        rt, lease = self.rt, self.lease
+        lead = [] if self.resume is not None else self._input()["messages"]
+        partial = progress.partial_reply()
+        messages = [*lead, *progress.finished_messages(), AIMessage(partial, id=str(uuid.uuid4()))]
+        start = _at(lease.thread_id, lease.start_checkpoint_id)
+        config = await rt.graph.aupdate_state(start, {"messages": messages}, as_node="agent")
+        result = progress.collector.result
+        result.reply = partial
+        await self._store(result, config["configurable"]["checkpoint_id"], ended=("cancelled", "superseded"))
+        self.kept = result
+
+    def _error(self, exc: BaseException) -> BaseException:
+        handle = self.lease.handle
+        if handle.cut and isinstance(exc, TimeoutError):
+            return ShuttingDownError()
+        if handle.stop_mode is not None and isinstance(exc, TimeoutError):
+            return RunCancelledError()
+        if isinstance(exc, Exception) and not isinstance(exc, AppError):
+            return to_app_error(exc)
+        return exc
+
+
+class _Progress:
+    """What the graph's stream has produced so far: the turn's result, the messages of the steps that
+    finished, and the reply being streamed."""
+
+    def __init__(self) -> None:
+        self.collector = TurnCollector()
+        self.messages: list[BaseMessage] = []
+        self.tokens: list[str] = []
+        self.streaming_call: str | None = None  # id of the model call whose tokens are being streamed
+
+    def on_message(self, message: BaseMessage, meta: dict[str, Any]) -> list[TurnEvent]:
+        from_agent = isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "agent"
+        if not from_agent or not (token := content_text(message.content)):
+            return []
+        events: list[TurnEvent] = []
+        if self.streaming_call is not None and message.id != self.streaming_call:
+            self.tokens = []
+            events.append(Restart())  # a fallback took over from a call that failed mid-stream
+        self.streaming_call = message.id
+        self.tokens.append(token)
+        events.append(Token(token))
+        return events
+
+    def on_update(self, chunk: dict[str, Any]) -> list[ToolEvent]:
+        self.streaming_call, self.tokens = None, []  # a node finished: the next model call starts anew
+        for update in chunk.values():
+            if isinstance(update, dict):
+                self.messages.extend(update.get("messages") or [])
+        return self.collector.apply(chunk)
+
+    def finished_messages(self) -> list[BaseMessage]:
+        """The finished steps' messages, without a last tool call whose result never came."""
+        done = list(self.messages)
+        answered = {m.tool_call_id for m in done if isinstance(m, ToolMessage)}
+        while done and isinstance(done[-1], AIMessage) and done[-1].tool_calls:
+            if all(c["id"] in answered for c in done[-1].tool_calls):
+                break
+            done.pop()
+        return done
+
+    def partial_reply(self) -> str:
+        return "".join(self.tokens)
+
+
+def _waiting(interrupts: Any) -> dict[str, Any]:
+    """The tool calls that wait for approval, from the graph's `__interrupt__` update."""
+    calls: list[dict[str, Any]] = []
+    for item in interrupts:
+        value = getattr(item, "value", None)
+        if isinstance(value, dict):
+            calls += value.get("tool_calls") or []
+    return {"tool_calls": calls}
+
+
+def _at(thread_id: uuid.UUID, checkpoint_id: str | None) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": str(thread_id)}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def _replaced_text(lease: leases.Lease) -> str:
+    """A regenerate sends the replaced turn's message again (the request has made sure there is one)."""
+    if lease.replacing is None:
+        raise RuntimeError("a turn without a message must replace one")
+    return lease.replacing.user_text
+
+
+async def _prepare_fork(rt: Runtime, lease: leases.Lease, request: TurnRequest, *, resuming: bool) -> None:
+    """Read the turn to replace under the lease and decide where the run starts.
+
+    The last turn starts from the checkpoint before it when that was kept, else from its own with its
+    messages removed. An older turn's state is gone (each thread keeps two checkpoints): the run starts
+    from the current state with every message replaced by the transcript before that turn."""
+    async with rt.db.pool.connection() as conn:
+        turn = await turns_repo.fork_point(
+            conn, thread_id=lease.thread_id, checkpoint_id=lease.checkpoint_id, message_id=request.from_turn
+        )
+        if turn is None:
+            raise TurnNotFoundError() if request.from_turn is not None else NoTurnToReplaceError()
+        if request.replaces is not None and (not turn.is_last or request.replaces != turn.user_message_id):
+            raise TurnChangedError()
+        lease.replacing = turn
+        if resuming or turn.parent_kept:
+            return
+        if turn.is_last:
+            state = await rt.graph.aget_state(_at(lease.thread_id, lease.checkpoint_id))
+            last = history.last_turn(state.values.get("messages") or [])
+            lease.lead_messages = tuple(RemoveMessage(id=m.id) for m in last if m.id is not None)
+            return
+        before = await turns_repo.transcript_before(
+            conn,
+            thread_id=lease.thread_id,
+            message_id=turn.user_message_id,
+            limit=rt.settings.history_max_messages,
+        )
+    rebuilt: list[BaseMessage] = [
+        HumanMessage(text, id=str(uuid.uuid4())) if role == "user" else AIMessage(text, id=str(uuid.uuid4()))
+        for role, text in before
+    ]
+    start = history.window_start(
+        rebuilt, max_messages=rt.settings.history_max_messages, max_chars=rt.settings.history_max_chars
+    )
+    lease.lead_messages = (RemoveMessage(id=REMOVE_ALL_MESSAGES), *rebuilt[start:])
