@@ -8,7 +8,6 @@ import httpx
 from sqlalchemy import text
 
 from app.services import housekeeping
-from app.services.chat import runs as runs_service
 from app.services.chat import watch
 from tests.conftest import asgi_client, assert_error, auth, new_session, register, running_app, serve
 
