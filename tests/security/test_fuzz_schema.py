@@ -24,6 +24,7 @@ from schemathesis.checks import (
 )
 
 from app.schemas.chat import ChatResponse, ToolCallRead
+from app.schemas.runs import InterruptRead
 from tests.conftest import PASSWORD
 from tests.reporting import report
 from tests.security.conftest import Person, admin_person, client_from_own_address, person
@@ -85,6 +86,7 @@ STREAM_EVENTS: dict[str, type[BaseModel] | None] = {
     "tool": ToolCallRead,
     "reset": None,
     "done": ChatResponse,
+    "interrupt": InterruptRead,
     "error": None,
 }
 
@@ -107,7 +109,8 @@ def check_event_stream(response: httpx.Response) -> None:
             model.model_validate(data)
         if fields["event"] == "error":
             assert set(data) == {"error", "detail"}, block
-    assert events[-1].startswith(("event: done", "event: error")), response.text
+    last = events[-1].split("\n")[-2]  # the event line, after a run's id line
+    assert last in ("event: done", "event: error", "event: interrupt"), response.text
 
 
 def curl(case: schemathesis.Case) -> str:

@@ -23,9 +23,11 @@ FLUSH_EVERY = 0.05  # seconds: a run's events reach the database in batches at m
 CANCELLED = {"error": "run_cancelled", "detail": "The run was cancelled."}
 
 
-def done_payload(result: TurnResult) -> dict[str, Any]:
+def done_payload(run_id: uuid.UUID, result: TurnResult) -> dict[str, Any]:
     """The `done` event's data: the same as the chat stream's."""
     return {
+        "run_id": str(run_id),
+        "status": "success",
         "message_id": result.message_id,
         "reply": result.reply,
         "tool_calls": [asdict(c) for c in result.tool_calls],
@@ -118,7 +120,7 @@ async def _execute(rt: Runtime, turn: Turn, scope: anyio.CancelScope, *, first_s
                     elif isinstance(event, Interrupted):
                         status = "interrupted"  # the pause statement wrote its status and last events
                     else:
-                        events.add("done", done_payload(event))
+                        events.add("done", done_payload(turn.run_id, event))
                         status, reply_id = "success", event.message_id
             finally:
                 await stream.aclose()
@@ -130,8 +132,8 @@ async def _execute(rt: Runtime, turn: Turn, scope: anyio.CancelScope, *, first_s
         kept = turn.kept
         if kept is not None:
             reply_id = kept.message_id
-            events.add("done", done_payload(kept))
-        events.add("error", {**CANCELLED, "reason": error})
+            events.add("done", done_payload(turn.run_id, kept))
+        events.add("error", CANCELLED)
     except AppError as exc:
         status, error = "error", exc.error
         events.add("error", {"error": exc.error, "detail": exc.detail})
