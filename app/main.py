@@ -27,7 +27,7 @@ from app.db.migrations import DatabaseSetupError
 from app.observability import metrics
 from app.observability.logging import configure_logging
 from app.runtime import Runtime, open_runtime
-from app.services import housekeeping, leases, runs, shutdown
+from app.services import housekeeping, leases, run_hub, runs, shutdown
 from app.services.api_events import ApiEventCounter
 from app.services.memory_jobs import MemoryJobs
 
@@ -92,6 +92,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             sweeper = asyncio.create_task(housekeeping.run(rt.db.pool, settings))
             cancels = asyncio.create_task(runs.watch_cancels(rt))
             lost = asyncio.create_task(runs.watch_lost(rt))
+            streams = asyncio.create_task(run_hub.poll(rt))
             draining: list[asyncio.Task[None]] = []
             log.info(
                 "app.started",
@@ -107,6 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await _cut_remaining(rt, draining)
                 await _stop(cancels)
                 await _stop(lost)
+                await _stop(streams)
                 await events.close()  # after the last turns, whose errors it may count
                 await _stop(sweeper)
                 if jobs is not None:

@@ -16,7 +16,7 @@ from app.repositories import runs as runs_repo
 from app.repositories.runs import EventRow, NewEvent, RunRow
 from app.runtime import BackgroundRun, Runtime
 from app.services import chat as chat_service
-from app.services import leases
+from app.services import leases, run_hub
 from app.services.sessions import Page
 from app.services.tokens import TokenClaims
 from app.services.turn_events import Restart, Token, ToolEvent, TurnResult
@@ -81,6 +81,7 @@ class _EventLog:
             try:
                 async with self.rt.db.pool.connection() as conn:
                     await runs_repo.append(conn, self.run_id, batch)
+                run_hub.notify(self.rt, self.run_id, batch[-1][0])
             except Exception as exc:  # boundary: kept for the next batch, or the final statement
                 self.pending = batch + self.pending
                 log.warning("run.events_failed", run_id=str(self.run_id), error_type=type(exc).__name__)
@@ -104,6 +105,7 @@ class _EventLog:
                     reply_message_id=reply_message_id,
                     events=batch,
                 )
+            run_hub.notify(self.rt, self.run_id, self.seq, finished=True)
 
 
 async def _execute(
@@ -251,20 +253,26 @@ async def wait_for_tasks(rt: Runtime, *, within: float) -> None:
 
 async def follow(rt: Runtime, *, run_id: uuid.UUID, after: int) -> AsyncIterator[EventRow]:
     """The run's events after seq `after`, then those it adds, until it has finished and all were
-    sent, or RUN_STREAM_MAX_SECONDS passed. No connection is held between reads."""
-    settings = rt.settings
+    sent, or RUN_STREAM_MAX_SECONDS passed. No connection is held between reads; between them it
+    waits on the process's run hub, which reads for all streams at once."""
+    hub = run_hub.of(rt)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.run_stream_max_seconds
-    while True:
-        async with rt.db.pool.connection() as conn:
-            status, batch = await runs_repo.events_after(
-                conn, run_id=run_id, after=after, limit=EVENTS_PER_READ
-            )
-        for event in batch:
-            after = event.seq
-            yield event
-        if len(batch) == EVENTS_PER_READ:
-            continue
-        if status is None or status in runs_repo.FINISHED or loop.time() >= deadline:
-            return
-        await asyncio.sleep(settings.run_stream_poll_seconds)
+    deadline = loop.time() + rt.settings.run_stream_max_seconds
+    with hub.watch(run_id):
+        while True:
+            known = hub.known(run_id)
+            async with rt.db.pool.connection() as conn:
+                status, batch = await runs_repo.events_after(
+                    conn, run_id=run_id, after=after, limit=EVENTS_PER_READ
+                )
+            for event in batch:
+                after = event.seq
+                yield event
+            finished = status in runs_repo.FINISHED
+            hub.advance(run_id, after, finished=finished, gone=status is None)
+            if len(batch) == EVENTS_PER_READ:
+                continue
+            if status is None or finished or loop.time() >= deadline:
+                return
+            # Past what the hub knew before this read, too: a read that found less never spins.
+            await hub.wait(run_id, after=max(after, known), deadline=deadline)
