@@ -1,18 +1,21 @@
-"""The run hub: one poller per process for all of its open run streams, so that a thousand streams
-cost the database one statement a tick, not a thousand. Runs executing here wake theirs at once."""
+"""Run streams and their hub: one poller per process for all of its open streams, so that a thousand
+streams cost the database one statement a tick, not a thousand. Runs executing here wake theirs at once."""
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import structlog
 
 from app.repositories import runs as runs_repo
+from app.repositories.runs import EventRow
 from app.runtime import Runtime
 
 log = structlog.get_logger(__name__)
+
+EVENTS_PER_READ = 500
 
 
 @dataclass
@@ -118,3 +121,30 @@ def notify(rt: Runtime, run_id: uuid.UUID, seq: int, *, finished: bool = False) 
 
 async def poll(rt: Runtime) -> None:
     await of(rt).poll()
+
+
+async def follow(rt: Runtime, *, run_id: uuid.UUID, after: int) -> AsyncIterator[EventRow]:
+    """The run's events after seq `after`, then those it adds, until it has finished and all were
+    sent, or RUN_STREAM_MAX_SECONDS passed. No connection is held between reads: in between, the
+    stream waits on the hub, and reads again (once) when its run has news."""
+    hub = of(rt)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + rt.settings.run_stream_max_seconds
+    with hub.watch(run_id):
+        while True:
+            known = hub.known(run_id)
+            async with rt.db.pool.connection() as conn:
+                status, batch = await runs_repo.events_after(
+                    conn, run_id=run_id, after=after, limit=EVENTS_PER_READ
+                )
+            for event in batch:
+                after = event.seq
+                yield event
+            finished = status in runs_repo.FINISHED
+            hub.advance(run_id, after, finished=finished, gone=status is None)
+            if len(batch) == EVENTS_PER_READ:
+                continue
+            if status is None or finished or loop.time() >= deadline:
+                return
+            # Past what the hub knew before this read, too: a read that found less never spins.
+            await hub.wait(run_id, after=max(after, known), deadline=deadline)

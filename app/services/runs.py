@@ -4,7 +4,6 @@ events written to `run_event` for any process to stream, cancellable from any pr
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
@@ -13,7 +12,7 @@ import structlog
 
 from app.errors import AppError, NotFoundError
 from app.repositories import runs as runs_repo
-from app.repositories.runs import EventRow, NewEvent, RunRow
+from app.repositories.runs import NewEvent, RunRow
 from app.runtime import BackgroundRun, Runtime
 from app.services import chat as chat_service
 from app.services import leases, run_hub
@@ -24,7 +23,6 @@ from app.services.turn_events import Restart, Token, ToolEvent, TurnResult
 log = structlog.get_logger(__name__)
 
 FLUSH_EVERY = 0.05  # seconds: a run's events reach the database in batches at most this far apart
-EVENTS_PER_READ = 500
 CANCELLED = {"error": "run_cancelled", "detail": "The run was cancelled."}
 
 
@@ -249,30 +247,3 @@ async def wait_for_tasks(rt: Runtime, *, within: float) -> None:
         task.cancel()
     if left:
         await asyncio.wait(left, timeout=within)
-
-
-async def follow(rt: Runtime, *, run_id: uuid.UUID, after: int) -> AsyncIterator[EventRow]:
-    """The run's events after seq `after`, then those it adds, until it has finished and all were
-    sent, or RUN_STREAM_MAX_SECONDS passed. No connection is held between reads; between them it
-    waits on the process's run hub, which reads for all streams at once."""
-    hub = run_hub.of(rt)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + rt.settings.run_stream_max_seconds
-    with hub.watch(run_id):
-        while True:
-            known = hub.known(run_id)
-            async with rt.db.pool.connection() as conn:
-                status, batch = await runs_repo.events_after(
-                    conn, run_id=run_id, after=after, limit=EVENTS_PER_READ
-                )
-            for event in batch:
-                after = event.seq
-                yield event
-            finished = status in runs_repo.FINISHED
-            hub.advance(run_id, after, finished=finished, gone=status is None)
-            if len(batch) == EVENTS_PER_READ:
-                continue
-            if status is None or finished or loop.time() >= deadline:
-                return
-            # Past what the hub knew before this read, too: a read that found less never spins.
-            await hub.wait(run_id, after=max(after, known), deadline=deadline)

@@ -11,7 +11,6 @@ from sqlalchemy import text
 
 from app.repositories import runs as runs_repo
 from app.services import run_hub
-from app.services import runs as runs_service
 from tests.conftest import asgi_client, auth, make_settings, new_session, register, running_app
 
 
@@ -67,7 +66,7 @@ async def write(app, run_id: uuid.UUID, seqs: range, *, finish: bool = False) ->
 
 
 async def collect(rt, run_id: uuid.UUID, after: int) -> list[int]:
-    return [event.seq async for event in runs_service.follow(rt, run_id=run_id, after=after)]
+    return [event.seq async for event in run_hub.follow(rt, run_id=run_id, after=after)]
 
 
 async def test_many_streams_cost_one_statement_a_tick_and_resume_exactly(app, client, user, monkeypatch):
@@ -124,7 +123,7 @@ async def test_a_run_of_this_process_wakes_its_streams_without_waiting_for_a_pol
         run_id = uuid.UUID(r.json()["id"])
         t0 = time.perf_counter()
         async with asyncio.timeout(5):
-            events = [e async for e in runs_service.follow(rt, run_id=run_id, after=0)]
+            events = [e async for e in run_hub.follow(rt, run_id=run_id, after=0)]
         elapsed = time.perf_counter() - t0
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[-1].event == "done" and events[-1].data["reply"] == f"Echo: {words}"

@@ -13,6 +13,7 @@ from app.api.sse import EventStreamResponse, sse_event
 from app.errors import ValidationFailedError
 from app.schemas.common import Page, PageParams
 from app.schemas.runs import RunCreate, RunRead
+from app.services import run_hub
 from app.services import runs as runs_service
 
 router = APIRouter(prefix="/sessions", tags=["runs"])
@@ -103,7 +104,7 @@ async def stream_run(
     await runs_service.get_run(rt, user_id=user.id, session_id=session_id, run_id=run_id)
 
     async def events() -> AsyncIterator[str]:
-        async for event in runs_service.follow(rt, run_id=run_id, after=start):
+        async for event in run_hub.follow(rt, run_id=run_id, after=start):
             yield sse_event(event.event, event.data, event_id=event.seq)
 
     return EventStreamResponse(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
