@@ -141,7 +141,8 @@ async def follow(rt: Runtime, *, run_id: uuid.UUID, after: int) -> AsyncIterator
                 after = event.seq
                 yield event
             finished = status in runs_repo.FINISHED
-            hub.advance(run_id, after, finished=finished, gone=status is None)
+            # What it read, not `after`: a client may resume from a seq the run never reached.
+            hub.advance(run_id, batch[-1].seq if batch else 0, finished=finished, gone=status is None)
             if len(batch) == EVENTS_PER_READ:
                 continue
             if status is None or finished or loop.time() >= deadline:

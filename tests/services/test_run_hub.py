@@ -77,7 +77,9 @@ async def test_many_streams_cost_one_statement_a_tick_and_resume_exactly(app, cl
     monkeypatch.setattr(runs_repo, "events_after", reads)
     runs = [await remote_run(app, client, user, events=3) for _ in range(2)]
     followers = {(r, k): asyncio.create_task(collect(rt, r, after=k % 4)) for r in runs for k in range(20)}
-    await until(lambda: len(reads.calls) == len(followers))  # each stream's first read
+    # A client resuming from a seq the run never reached waits for it, and holds up no other stream.
+    ahead = asyncio.create_task(collect(rt, runs[0], after=50))
+    await until(lambda: len(reads.calls) == len(followers) + 1)  # each stream's first read
     assert run_hub.of(rt).followed == 2
 
     # Nothing moves: the streams sleep, and the hub asks about both runs in one statement a tick.
@@ -85,21 +87,22 @@ async def test_many_streams_cost_one_statement_a_tick_and_resume_exactly(app, cl
     t0 = time.perf_counter()
     await asyncio.sleep(0.9)
     ticks = (time.perf_counter() - t0) / rt.settings.run_stream_poll_seconds
-    assert ticks - 2 <= len(progress.calls) <= ticks + 1
+    assert 1 <= len(progress.calls) <= ticks + 1  # a busy machine may run late, never more often
     assert all(sorted(args[0]) == sorted(runs) for args, _ in progress.calls)
-    assert len(reads.calls) == len(followers)
+    assert len(reads.calls) == len(followers) + 1
 
     # Another process writes an event: the poll wakes each stream of that run, which reads once.
     await write(app, runs[0], range(4, 5))
-    await until(lambda: len(reads.calls) == len(followers) + 20)
+    await until(lambda: len(reads.calls) == len(followers) + 21)
     await asyncio.sleep(0.4)
-    assert len(reads.calls) == len(followers) + 20
+    assert len(reads.calls) == len(followers) + 21
 
     # Another process finishes both runs: every stream ends, with no gap and no duplicate.
     await write(app, runs[0], range(5, 6), finish=True)
     await write(app, runs[1], range(4, 6), finish=True)
     async with asyncio.timeout(5):
         got = {key: await task for key, task in followers.items()}
+        assert await ahead == []
     assert all(seqs == list(range(k % 4 + 1, 6)) for (_, k), seqs in got.items())
     assert run_hub.of(rt).followed == 0
 
@@ -127,7 +130,7 @@ async def test_a_run_of_this_process_wakes_its_streams_without_waiting_for_a_pol
         elapsed = time.perf_counter() - t0
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[-1].event == "done" and events[-1].data["reply"] == f"Echo: {words}"
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 3, elapsed
 
 
 async def test_a_notify_wakes_a_waiting_stream_at_once(app):
