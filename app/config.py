@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     lease_ttl_seconds: float = Field(default=12.0, ge=1.5, le=600)
     # On SIGTERM, turns in flight get this long to finish; later ones end with a typed error.
     shutdown_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
-    # Runs (POST .../runs): a run's stream polls the database this often and ends after the longest
+    # Runs (POST .../runs): each process polls the database this often for all the runs its streams
+    # follow, in one statement (a run of its own wakes them at once); a stream ends after the longest
     # (the client reconnects with Last-Event-ID); a process looks for cancels of its runs this often;
     # a finished run's events are kept this long.
     run_stream_poll_seconds: float = Field(default=0.15, ge=0.05, le=5)

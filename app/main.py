@@ -29,7 +29,7 @@ from app.observability.logging import configure_logging
 from app.runtime import Runtime, open_runtime
 from app.services import housekeeping, shutdown
 from app.services.api_events import ApiEventCounter
-from app.services.chat import dispatch, leases, watch
+from app.services.chat import dispatch, leases, run_hub, watch
 from app.services.memory_jobs import MemoryJobs
 
 log = structlog.get_logger(__name__)
@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             cancels = asyncio.create_task(watch.watch_cancels(rt))
             lost = asyncio.create_task(watch.watch_lost(rt))
             dispatcher = asyncio.create_task(dispatch.keep_dispatching(rt))
+            streams = asyncio.create_task(run_hub.poll(rt))
             draining: list[asyncio.Task[None]] = []
             log.info(
                 "app.started",
@@ -110,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await _cut_remaining(rt, draining)
                 await _stop(cancels)
                 await _stop(lost)
+                await _stop(streams)
                 await events.close()  # after the last turns, whose errors it may count
                 await _stop(sweeper)
                 if jobs is not None:

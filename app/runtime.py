@@ -77,6 +77,12 @@ class EventRecorder(Protocol):
     def record(self, status: int, error: str) -> None: ...
 
 
+class RunProgress(Protocol):
+    """Where the runs this process's streams follow stand; app/services/chat/run_hub.py."""
+
+    def advance(self, run_id: uuid.UUID, seq: int, *, finished: bool = False, gone: bool = False) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -99,6 +105,7 @@ class Runtime:
     draining: bool = False  # shutting down: no new turns
     memory_jobs: JobConsumer | None = None  # this process's consumer, when it runs one
     api_events: EventRecorder | None = None  # set by the API's lifespan
+    run_hub: RunProgress | None = None  # made by the first stream of a run or the API's lifespan
 
     def forget_threads(self, thread_ids: list[uuid.UUID]) -> None:
         """Deleted or cleared threads: this process keeps nothing of them in memory."""

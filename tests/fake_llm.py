@@ -5,6 +5,8 @@ Replies are deterministic from the last message:
   (calculator, current_datetime, list_my_sessions); `[tool:NAME:{json}]` calls any tool;
 - a tool result gets "The tool said: <result>";
 - anything else gets "Echo: <text>".
+A user message containing `[pace:MS]` is answered with its chunks MS milliseconds apart instead of the
+token delay (the benchmark holds streams open on runs that last).
 Faults are queued with `script()` and consumed one per chat request: an HTTP status, a delay,
 or a stream cut after N chunks. Models whose name starts with "broken" always answer 500.
 `script_reply(text, when=...)` answers every later request whose last message contains all the
@@ -180,6 +182,13 @@ def _is_extraction(body: dict[str, Any]) -> bool:
 
 
 _REMEMBER = re.compile(r"\[remember:(.+?)\]")
+_PACE = re.compile(r"\[pace:(\d+)\]")
+
+
+def pace(messages: list[dict[str, Any]], default: float) -> float:
+    """Seconds between chunks: the last message's `[pace:MS]`, or `default`."""
+    found = _PACE.search(str(messages[-1].get("content") or "")) if messages else None
+    return int(found.group(1)) / 1000 if found else default
 
 
 def extraction_reply(messages: list[dict[str, Any]]) -> str:
@@ -265,6 +274,7 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(500, {"error": {"message": "this model is broken", "type": "server_error"}})
                 return
             messages = body.get("messages", [])
+            token_delay = fake.token_delay if _is_extraction(body) else pace(messages, fake.token_delay)
             if fault and fault.reply is not None:
                 text, calls = fault.reply, []
             elif _is_extraction(body):
@@ -275,10 +285,10 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 text, calls = reply_for(messages)
                 if fake.reply_words is not None and not calls and text.startswith("Echo:"):
                     text = shape_reply(text, fake.reply_words)
-                    if not body.get("stream") and fake.token_delay:
-                        time.sleep(fake.token_delay * _stream_chunks(text))
+                    if not body.get("stream") and token_delay:
+                        time.sleep(token_delay * _stream_chunks(text))
             if body.get("stream"):
-                self._stream(body, text, calls, fault)
+                self._stream(body, text, calls, fault, token_delay)
                 return
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
             if calls:
@@ -298,7 +308,12 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             )
 
         def _stream(
-            self, body: dict[str, Any], text: str, calls: list[dict[str, Any]], fault: Fault | None
+            self,
+            body: dict[str, Any],
+            text: str,
+            calls: list[dict[str, Any]],
+            fault: Fault | None,
+            token_delay: float,
         ) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -334,8 +349,8 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                         self.wfile.flush()
                         return  # no terminating chunk: the client sees the connection drop mid-stream
                     self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
-                    if fake.token_delay:
-                        time.sleep(fake.token_delay)
+                    if token_delay:
+                        time.sleep(token_delay)
                 self._chunk(b"data: [DONE]\n\n")
                 self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):

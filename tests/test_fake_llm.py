@@ -1,4 +1,5 @@
-"""The fake LLM's options for the benchmark: replies of a fixed length, a longer listen queue."""
+"""The fake LLM's options for the benchmark: replies of a fixed length, a slower pace on request, a longer
+listen queue."""
 
 import http.client
 import json
@@ -69,6 +70,15 @@ def test_a_plain_reply_takes_as_long_as_its_stream(shaped: tuple[FakeLLM, httpx.
     # 20 ms, then 4 ms for each of 9 chunks (role, 6 words, finish, usage): 56 ms either way.
     assert plain >= 0.056
     assert abs(plain - streamed) < 0.02
+
+
+def test_a_paced_message_is_answered_that_slowly(shaped: tuple[FakeLLM, httpx.Client]) -> None:
+    _, client = shaped
+    t0 = time.perf_counter()
+    reply = _stream(client, "[pace:30] hi")
+    # 20 ms, then 30 ms after each of 9 chunks: 290 ms, where the token delay would give 56 ms.
+    assert time.perf_counter() - t0 >= 0.29
+    assert reply.startswith("Echo: [pace:30] hi") and len(reply.split()) == 6
 
 
 def test_extraction_and_tool_replies_are_left_alone(shaped: tuple[FakeLLM, httpx.Client]) -> None:

@@ -98,6 +98,16 @@ WHERE r.id = %(run_id)s
 ORDER BY e.seq
 """
 
+# Where each followed run stands, for all of a process's streams at once: its last event through the
+# primary key (run_id, seq), read backwards, one row per run.
+_PROGRESS = """
+SELECT r.id, r.status, coalesce(e.seq, 0) AS last_seq
+FROM run r LEFT JOIN LATERAL (
+    SELECT seq FROM run_event WHERE run_id = r.id ORDER BY seq DESC LIMIT 1
+) e ON true
+WHERE r.id = ANY(%(ids)s)
+"""
+
 # A queued run ends here and now (no process has it); a running one is stopped by its process.
 _REQUEST_CANCEL = f"""
 WITH asked AS (
@@ -234,6 +244,12 @@ async def events_after(
         return None, []
     events = [EventRow(r["seq"], r["event"], r["data"]) for r in rows if r["seq"] is not None]
     return str(rows[0]["status"]), events
+
+
+async def progress(conn: AsyncConnection[Any], run_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int]]:
+    """(status, last seq, 0 before any event) of each of these runs that still exists."""
+    cur = await conn.execute(_PROGRESS, {"ids": run_ids})
+    return {row["id"]: (str(row["status"]), int(row["last_seq"])) for row in await cur.fetchall()}
 
 
 async def request_cancel(

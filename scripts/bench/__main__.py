@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import resource
 import signal
 import sys
 import time
@@ -15,10 +16,10 @@ from typing import Any
 import httpx
 
 import scripts.bench as bench
-from scripts.bench import load, memory
+from scripts.bench import load, memory, runs
 from scripts.bench.client import Client, User
 from scripts.bench.probe import Probe
-from scripts.bench.report import evaluate, render
+from scripts.bench.report import DEPLOYED, evaluate, render
 from scripts.bench.services import Server, Services, tail
 
 
@@ -50,7 +51,29 @@ def servers(plan: load.Plan, llm_url: str) -> list[Server]:
     return out
 
 
-async def run(svc: Services, plan: load.Plan, res: dict[str, Any]) -> None:
+# Where runs (POST .../runs) are measured: in one process, and across two, whose streams are woken by
+# each other's runs only through the database.
+RUNS_ON = (DEPLOYED, "gunicorn_x2")
+
+
+def phase_names(server: Server, plan: load.Plan) -> list[str]:
+    names = ["warmup", "chat", "stream"]
+    if server.name == DEPLOYED:
+        names += ["long_thread", "soak"]
+    names += [f"users_{n}" for n in plan.levels]
+    if server.name in RUNS_ON:
+        names.append(f"runs_{plan.run_users}")
+    if server.name == DEPLOYED:
+        names += ["open_streams", "memory_retrieval"]
+    return names
+
+
+def chosen(name: str, only: list[str]) -> bool:
+    """`--only` keeps the phases whose names start with one of its words (and the warm-up)."""
+    return not only or name == "warmup" or any(name.startswith(word) for word in only)
+
+
+async def run(svc: Services, plan: load.Plan, res: dict[str, Any], only: list[str]) -> None:
     """Fills `res` server by server and phase by phase, so that an interrupted run still reports."""
     progress("calibration: the fake LLM alone")
     res["calibration"] = cal = await load.calibrate(svc.llm_url, plan)
@@ -58,6 +81,8 @@ async def run(svc: Services, plan: load.Plan, res: dict[str, Any]) -> None:
     fake_ttft_ms = cal["ttft_ms"]["p50"] or plan.fake_ttft_ms
     accounts: list[User] = []  # the app's, registered once (bcrypt at 12 rounds) and kept across restarts
     for server in servers(plan, svc.llm_url):
+        if not any(chosen(name, only) for name in phase_names(server, plan) if name != "warmup"):
+            continue
         out: dict[str, Any] = {"label": server.label}
         res[server.name] = out
         progress(f"{server.name}: starting")
@@ -66,7 +91,7 @@ async def run(svc: Services, plan: load.Plan, res: dict[str, Any]) -> None:
             async with Client(
                 partial(_http, svc.url), floor=not server.app, reply_words=plan.reply_words
             ) as client:
-                await measure(svc, plan, server, out, accounts, client, fake_ms, fake_ttft_ms)
+                await measure(svc, plan, server, out, accounts, client, fake_ms, fake_ttft_ms, only)
         except Exception as exc:  # one failed server should not hide the others
             out["failed"] = f"{type(exc).__name__}: {exc}"
             progress(f"{server.name} failed: {out['failed']}\n{tail(svc.log, 10)}")
@@ -83,6 +108,7 @@ async def measure(
     client: Client,
     fake_ms: float,
     fake_ttft_ms: float,
+    only: list[str],
 ) -> None:
     assert svc.server is not None
     out["error_samples"] = client.error_samples
@@ -101,24 +127,24 @@ async def measure(
     else:
         users = await client.new_users(plan.users)
     lv = users[3:]
-    phases: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+    every: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
         "warmup": partial(load.warmup, client, lv[0], plan),
         "chat": partial(load.sequential, client, users[0], plan, probe, stream=False, fake_ms=fake_ms),
         "stream": partial(load.sequential, client, users[1], plan, probe, stream=True, fake_ms=fake_ttft_ms),
-    }
-    if server.name == "memory_on":
-        phases["long_thread"] = partial(load.long_thread, client, users[2], plan)
-        phases["soak"] = partial(load.soak, client, lv[: plan.soak_users], plan, probe)
-    for n in plan.levels:
-        phases[f"users_{n}"] = partial(load.concurrent, client, lv[:n], plan, probe)
-    if server.name == "memory_on":
-        phases["memory_retrieval"] = partial(
+        "long_thread": partial(load.long_thread, client, users[2], plan),
+        "soak": partial(load.soak, client, lv[: plan.soak_users], plan, probe),
+        **{f"users_{n}": partial(load.concurrent, client, lv[:n], plan, probe) for n in plan.levels},
+        f"runs_{plan.run_users}": partial(runs.background, client, lv[: plan.run_users], plan, probe),
+        "open_streams": partial(runs.open_streams, client, lv, plan, probe),
+        "memory_retrieval": partial(
             memory.retrieval,
             svc.data_dir,
             per_user=plan.memory_per_user,
             users=plan.memory_users,
             rounds=plan.memory_rounds,
-        )
+        ),
+    }
+    phases = {name: every[name] for name in phase_names(server, plan) if chosen(name, only)}
     for name, phase in phases.items():
         svc.check_alive()
         progress(f"{server.name}: {name}")
@@ -153,10 +179,18 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small counts: a few minutes instead of ~15")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="PHASE",
+        help="only the phases whose names start so (e.g. runs open_streams), on the servers that have them",
+    )
     args = parser.parse_args()
     plan = load.QUICK if args.quick else load.Plan()
 
     signal.signal(signal.SIGTERM, _interrupt)
+    _raise_open_files(plan.open_streams * 2 + 1024)
     svc = Services(plan.latency_ms, plan.token_delay_ms, plan.reply_words)
     svc.pin_benchmark()
     res: dict[str, Any] = {"pinning": svc.pinning.describe()}
@@ -165,7 +199,7 @@ def main() -> int:
     try:
         progress(f"starting the fake LLM (logs in {svc.tmp})")
         svc.start_fake()
-        asyncio.run(asyncio.wait_for(run(svc, plan, res), 600 if args.quick else 1500))
+        asyncio.run(asyncio.wait_for(run(svc, plan, res, args.only), 600 if args.quick else 1500))
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping the services", file=sys.stderr)
         rc = 130
@@ -189,6 +223,14 @@ def main() -> int:
         Path(args.json).write_text(json.dumps(doc, indent=2))
         print(f"   wrote {args.json}")
     return rc or int(any(c["pass"] is not True for c in checks))
+
+
+def _raise_open_files(wanted: int) -> None:
+    """Each held stream is a socket here and one in the server, which inherits this limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        top = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, top), hard))
 
 
 def _troubled(res: dict[str, Any]) -> bool:

@@ -1,4 +1,5 @@
-"""API calls the benchmark makes: accounts, sessions, and timed chat turns (plain and streamed).
+"""API calls the benchmark makes: accounts, sessions, and timed chat turns (plain, streamed, and as
+background runs followed on their streams).
 
 The same calls reach the floor (scripts/bench/floor.py), which has no accounts: `/chat` and
 `/chat/stream` there, a user's session and token here.
@@ -9,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -48,6 +49,28 @@ def _expect(r: httpx.Response, status: int, what: str) -> httpx.Response:
 
 def _since(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
+
+
+@dataclass
+class _Sse:
+    first: float | None = None  # when the first `token` event came
+    end: str = ""  # the last event, `done` or `error`
+    detail: str = ""  # its data
+    tokens: list[str] = field(default_factory=list)
+
+
+async def _read(r: httpx.Response) -> _Sse:
+    sse, event = _Sse(), ""
+    async for line in r.aiter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+            if event == "token" and sse.first is None:
+                sse.first = time.perf_counter()
+        elif line.startswith("data:") and event == "token":
+            sse.tokens.append(json.loads(line[5:])["content"])
+        elif line.startswith("data:") and event in ("done", "error"):
+            sse.end, sse.detail = event, line[5:]
+    return sse
 
 
 class Client:
@@ -129,8 +152,11 @@ class Client:
 
     async def new_session(self, user: User) -> None:
         if not self.floor:
-            r = await self.http.post(f"{API}/sessions", json={}, headers=user.headers)
-            user.session_id = str(_expect(r, 201, "create session").json()["id"])
+            user.session_id = await self.create_session(user)
+
+    async def create_session(self, user: User) -> str:
+        r = await self.http.post(f"{API}/sessions", json={}, headers=user.headers)
+        return str(_expect(r, 201, "create session").json()["id"])
 
     # --- turns
     def _url(self, user: User, stream: bool) -> str:
@@ -170,9 +196,6 @@ class Client:
     async def chat_stream(self, user: User, text: str) -> Turn:
         """A streamed turn, timed to its first `token` event and to its end."""
         t0 = time.perf_counter()
-        first: float | None = None
-        event = end = detail = ""
-        tokens: list[str] = []
         url = self._url(user, True)
         try:
             async with self._http(user).stream(
@@ -180,19 +203,32 @@ class Client:
             ) as r:
                 if r.status_code != 200:
                     return self._fail(str(r.status_code), t0, (await r.aread()).decode(errors="replace"))
-                async for line in r.aiter_lines():
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                        if event == "token" and first is None:
-                            first = time.perf_counter()
-                    elif line.startswith("data:") and event == "token":
-                        tokens.append(json.loads(line[5:])["content"])
-                    elif line.startswith("data:") and event in ("done", "error"):
-                        end, detail = event, line[5:]
+                sse = await _read(r)
         except httpx.HTTPError as exc:
             return self._fail(type(exc).__name__, t0, str(exc))
-        if end != "done" or first is None:
-            return self._fail(f"stream_{end or 'cut'}", t0, detail)
-        if self._bad_reply("".join(tokens)):
-            return self._fail("bad_reply", t0, repr("".join(tokens)))
-        return Turn(True, "200", _since(t0), (first - t0) * 1000)
+        return self._streamed(sse, t0)
+
+    async def run_turn(self, user: User) -> Turn:
+        """A turn as a background run: POST .../runs, then its stream to `done`; timed from the POST to
+        the stream's first event (a token) and to its end."""
+        t0 = time.perf_counter()
+        http = self._http(user)
+        runs = f"{API}/sessions/{user.session_id}/runs"
+        try:
+            r = await http.post(runs, json={"message": user.next_message()}, headers=user.headers)
+            if r.status_code != 202:
+                return self._fail(str(r.status_code), t0, r.text)
+            async with http.stream("GET", f"{runs}/{r.json()['id']}/stream", headers=user.headers) as r:
+                if r.status_code != 200:
+                    return self._fail(str(r.status_code), t0, (await r.aread()).decode(errors="replace"))
+                sse = await _read(r)
+        except httpx.HTTPError as exc:
+            return self._fail(type(exc).__name__, t0, str(exc))
+        return self._streamed(sse, t0)
+
+    def _streamed(self, sse: _Sse, t0: float) -> Turn:
+        if sse.end != "done" or sse.first is None:
+            return self._fail(f"stream_{sse.end or 'cut'}", t0, sse.detail)
+        if self._bad_reply("".join(sse.tokens)):
+            return self._fail("bad_reply", t0, repr("".join(sse.tokens)))
+        return Turn(True, "200", _since(t0), (sse.first - t0) * 1000)

@@ -11,6 +11,7 @@ from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from scripts.bench.client import Client, Turn, User
 from scripts.bench.probe import Probe
+from scripts.bench.services import MAX_RUNS_PER_USER
 from scripts.bench.stats import memory_and_threads, summary
 
 
@@ -37,12 +38,18 @@ class Plan:
     memory_per_user: int = 10_000  # one user's memories, in a table of memory_per_user * memory_users
     memory_users: int = 5
     memory_rounds: int = 200
+    run_users: int = 50  # background runs: each user starts one and follows it to the end, for level_seconds
+    open_streams: int = 1000  # SSE streams of runs held open at once...
+    stream_runs: int = 200  # ...spread over this many runs (MAX_RUNS_TOTAL), MAX_RUNS_PER_USER a user
+    stream_hold_s: float = 10.0
+    stream_run_s: float = 25.0  # how long those runs would last (the fake's pace); they are cancelled
     gunicorn: bool = True
 
     @property
     def users(self) -> int:
-        """Accounts per run: one each for the chat, stream and long-thread phases, then the levels'."""
-        return 3 + max(self.levels)
+        """Accounts per run: one each for the chat, stream and long-thread phases, then the levels'
+        (and the runs' phases')."""
+        return 3 + max(*self.levels, self.run_users, -(-self.stream_runs // MAX_RUNS_PER_USER))
 
     @property
     def call_ms(self) -> float:
@@ -67,6 +74,10 @@ QUICK = Plan(
     memory_per_user=2_000,
     memory_users=3,
     memory_rounds=40,
+    open_streams=200,
+    stream_runs=50,
+    stream_hold_s=4.0,
+    stream_run_s=12.0,
 )
 
 
@@ -172,6 +183,7 @@ async def concurrent(client: Client, users: list[User], plan: Plan, probe: Probe
         "elapsed_s": elapsed,
         "turns_per_s": len(ok) / elapsed,
         "latency_ms": summary([t.ms for t in ok]),
+        "first_token_ms": summary([t.ttft_ms for t in ok if t.ttft_ms is not None]),  # the streamed ones
         "server_cpu_ms": 1000 * (cpu1.server_s - cpu0.server_s) / max(1, len(ok)),
         **settled,
     }

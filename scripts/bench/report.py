@@ -132,18 +132,25 @@ def _rows(plan: load.Plan) -> list[tuple[str, Cell, str]]:
     def phase(name: str, *keys: str) -> Cell:
         return lambda d, f: _cell(d, name, *keys)
 
-    def level(n: int) -> Cell:
+    def level(n: int, name: str = "") -> Cell:
         def cell(d: dict[str, Any], f: dict[str, Any]) -> Any:
-            lv = d.get(f"users_{n}") or {}
+            lv = d.get(name or f"users_{n}") or {}
             if "failed" in lv:
                 return "FAILED"
             return None if "turns_per_s" not in lv else f"{lv['turns_per_s']:.1f} ({lv['errors']})"
 
         return cell
 
-    def busy(n: int) -> Cell:
+    def spread(name: str, key: str) -> Cell:
         def cell(d: dict[str, Any], f: dict[str, Any]) -> Any:
-            b = _get(d, f"users_{n}", "busy_cores") or {}
+            ms = _get(d, name, key) or {}
+            return None if ms.get("p50") is None else f"{ms['p50']:.0f} / {ms['p99']:.0f} ms"
+
+        return cell
+
+    def busy(n: int, name: str = "") -> Cell:
+        def cell(d: dict[str, Any], f: dict[str, Any]) -> Any:
+            b = _get(d, name or f"users_{n}", "busy_cores") or {}
             return None if not b else f"{b['server']:.2f} / {b['load']:.2f}"
 
         return cell
@@ -168,6 +175,15 @@ def _rows(plan: load.Plan) -> list[tuple[str, Cell, str]]:
         ("  memory jobs drained after chat turns in", phase("chat", "drain_s"), " s"),
     ]
     rows += [(f"turns/s (errors), {n} user{'s' if n > 1 else ''}", level(n), "") for n in plan.levels]
+    n, runs = plan.run_users, f"runs_{plan.run_users}"
+    rows += [
+        (f"  chat turn p50 / p99, {n} users", spread(f"users_{n}", "latency_ms"), ""),
+        ("  streamed turn, first token p50 / p99", spread(f"users_{n}", "first_token_ms"), ""),
+        (f"runs/s (errors), {n} users, POST+stream", level(n, runs), ""),
+        ("  run: POST to first event p50 / p99", spread(runs, "first_event_ms"), ""),
+        ("  run: POST to done p50 / p99", spread(runs, "latency_ms"), ""),
+        ("  cores busy during runs: server / load", busy(n, runs), ""),
+    ]
     top = max(plan.levels)
     rows += [
         (f"server CPU per turn at {top} users", phase(f"users_{top}", "server_cpu_ms"), " ms"),
@@ -214,6 +230,41 @@ def _table(res: dict[str, Any], plan: load.Plan, names: tuple[str, ...], floor: 
         out.extend(f"  ! {p}" for p in problems)
 
 
+def _open_streams(o: dict[str, Any], out: list[str]) -> None:
+    if not o or "failed" in o:
+        return
+    idle, runs, held = (_get(o, k, "rss_mb") for k in ("idle", "with_runs", "with_streams"))
+    per = (held - runs) * 1024 / o["streams"] if held and runs else None
+    first = o.get("first_event_ms") or {}
+    kinds = f" ({', '.join(o['failure_kinds'])})" if o.get("failure_kinds") else ""
+    lines = [
+        (
+            f"{o['streams']:,} run streams open at once",
+            f"{o['held']:,} held through {fmt(o.get('hold_s'), ' s')}, over {o['runs']} runs of"
+            f" {o.get('pace_ms')} ms a token, {o['per_user']} a user (the server's"
+            f" MAX_STREAMS_PER_USER={o['per_user']}, MAX_STREAMS_TOTAL={o['total']}); opened in"
+            f" {fmt(o.get('ramp_s'), ' s')}",
+        ),
+        (
+            "  first event of each stream (GET to event)",
+            f"p50 {fmt(first.get('p50'))}, p99 {fmt(first.get('p99'))}, max {fmt(first.get('max'))};"
+            f" {o['failures']} failed{kinds}, {o['ended_early']} ended early",
+        ),
+        (
+            "  server RSS",
+            f"idle {fmt(idle, ' MB')}; with the runs {fmt(runs, ' MB')}; with the streams"
+            f" {fmt(held, ' MB')} ({fmt(per, ' KB', 0)} a stream)",
+        ),
+        (
+            "  database while they are held",
+            f"{fmt(o.get('db_statements_per_s'), '', 0)} statements/s (per-stream polling alone:"
+            f" {fmt(o.get('per_stream_polling_per_s'), '', 0)}/s); PostgreSQL"
+            f" {fmt(o.get('postgres_cores'), ' cores', 2)}, server {fmt(o.get('server_cores'), ' cores', 2)}",
+        ),
+    ]
+    out.extend(f"  {label:<{LABEL_W}}{text}" for label, text in lines)
+
+
 def render(res: dict[str, Any], plan: load.Plan, checks: list[dict[str, Any]]) -> str:
     out: list[str] = []
     cal = res.get("calibration") or {}
@@ -243,6 +294,7 @@ def render(res: dict[str, Any], plan: load.Plan, checks: list[dict[str, Any]]) -
             f"{fmt(_get(s, 'end', what), unit)} over {s.get('turns')} turns ({s.get('users')} users,"
             f" {s.get('errors')} errors, {fmt(s.get('elapsed_s'), ' s')})"
         )
+    _open_streams(on.get("open_streams") or {}, out)
     m = on.get("memory_retrieval") or {}
     rows = f"{fmt(m.get('per_user'))} of {fmt(m.get('table_rows'))} ({fmt(m.get('dims'))} dims)"
     out.append(

@@ -33,6 +33,10 @@ _DROP_ENV = {
     "PROMETHEUS_MULTIPROC_DIR",
 }
 _DROP_PREFIXES = ("LANGFUSE_", "MEMORY_", "RATE_LIMIT_", "QUOTA_", "WEB_CONCURRENCY", "JWT_", "BCRYPT_")
+# Turns in progress at once, per user and in all (MAX_STREAMS_*): their defaults, written out because
+# the open-streams phase starts as many runs as they allow (scripts/bench/runs.py).
+MAX_RUNS_PER_USER = 3
+MAX_RUNS_TOTAL = 200
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,8 @@ class Services:
             "LOGIN_IP_MAX_FAILURES": "1000000",
             "QUOTA_MESSAGES_PER_DAY": "1000000000",
             "QUOTA_TOKENS_PER_DAY": "1000000000000",
+            "MAX_STREAMS_PER_USER": str(MAX_RUNS_PER_USER),
+            "MAX_STREAMS_TOTAL": str(MAX_RUNS_TOTAL),
         }
 
     def start_server(self, server: Server) -> float:

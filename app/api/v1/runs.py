@@ -17,6 +17,7 @@ from app.repositories.runs import RunRow
 from app.runtime import Runtime
 from app.schemas.common import Page, PageParams
 from app.schemas.runs import InterruptRead, RunCreate, RunRead, RunResume
+from app.services.chat import run_hub
 from app.services.chat import runs as runs_service
 from app.services.chat.requests import Resume, TurnRequest
 
@@ -181,5 +182,5 @@ async def stream_run(
 
 
 async def _events(rt: Runtime, run_id: uuid.UUID, after: int) -> AsyncIterator[str]:
-    async for event in runs_service.follow(rt, run_id=run_id, after=after):
+    async for event in run_hub.follow(rt, run_id=run_id, after=after):
         yield sse_event(event.event, event.data, event_id=event.seq)

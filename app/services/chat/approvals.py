@@ -12,7 +12,7 @@ from app.errors import ValidationFailedError
 from app.repositories import approvals as approvals_repo
 from app.repositories.runs import NewEvent
 from app.runtime import Runtime
-from app.services.chat import leases
+from app.services.chat import leases, run_hub
 from app.services.chat.requests import Resume
 
 log = structlog.get_logger(__name__)
@@ -49,6 +49,7 @@ async def pause(
                 events=events,
             )
     leases.settle(rt, lease)
+    run_hub.notify(rt, lease.run_id, events[-1][0] if events else 0, finished=True)
     if not paused:
         log.warning("run.pause_lost_lease", run_id=str(lease.run_id))
 

@@ -14,6 +14,7 @@ from app.errors import AppError, RunCancelledError
 from app.repositories import runs as runs_repo
 from app.repositories.runs import NewEvent
 from app.runtime import BackgroundRun, Runtime
+from app.services.chat import run_hub
 from app.services.chat.events import Interrupted, Restart, Token, ToolEvent, TurnResult
 from app.services.chat.turn import STOP_ERRORS, Turn
 
@@ -76,6 +77,7 @@ class _EventLog:
             try:
                 async with self.rt.db.pool.connection() as conn:
                     await runs_repo.append(conn, self.run_id, batch)
+                run_hub.notify(self.rt, self.run_id, batch[-1][0])
             except Exception as exc:  # boundary: kept for the next batch, or the final statement
                 self.pending = batch + self.pending
                 log.warning("run.events_failed", run_id=str(self.run_id), error_type=type(exc).__name__)
@@ -99,6 +101,7 @@ class _EventLog:
                     reply_message_id=reply_message_id,
                     events=batch,
                 )
+            run_hub.notify(self.rt, self.run_id, self.seq, finished=True)
 
 
 async def _execute(rt: Runtime, turn: Turn, scope: anyio.CancelScope, *, first_seq: int) -> None:

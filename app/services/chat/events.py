@@ -1,5 +1,6 @@
 """What a turn produces, read off the graph's stream: tokens, tool calls, the reply, token usage."""
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,6 +117,8 @@ TurnEvent = Token | ToolEvent | Restart | Interrupted | TurnResult
 
 class EventSink(Protocol):
     """A run's event log (the runs API): the turn hands its last batch to the statement that pauses it."""
+
+    lock: asyncio.Lock  # held while a batch is written
 
     def add(self, event: str, data: dict[str, Any]) -> None: ...
 

@@ -1,9 +1,7 @@
 """Runs that outlive their request: started now or queued (double texting), read, cancelled and
 resumed from any process, their events streamed (resumably) from `run_event` by any process."""
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -11,7 +9,7 @@ import structlog
 
 from app.errors import NotFoundError, RunNotWaitingError, ThreadBusyError
 from app.repositories import runs as runs_repo
-from app.repositories.runs import EventRow, RunRow
+from app.repositories.runs import RunRow
 from app.runtime import Runtime
 from app.services.chat import approvals, dispatch
 from app.services.chat.background import CANCELLED, launch
@@ -21,8 +19,6 @@ from app.services.chat.turn import Claim, Turn
 from app.services.sessions import Page
 
 log = structlog.get_logger(__name__)
-
-EVENTS_PER_READ = 500
 
 
 def _row(turn: Turn, *, status: str = "running") -> RunRow:
@@ -127,24 +123,3 @@ async def resume_run(
     )
     launch(rt, turn, first_seq=run.last_seq)
     return replace(run, status="running", interrupt=None, expires_at=None)
-
-
-async def follow(rt: Runtime, *, run_id: uuid.UUID, after: int) -> AsyncIterator[EventRow]:
-    """The run's events after seq `after`, then those it adds, until it has finished and all were
-    sent, or RUN_STREAM_MAX_SECONDS passed. No connection is held between reads."""
-    settings = rt.settings
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.run_stream_max_seconds
-    while True:
-        async with rt.db.pool.connection() as conn:
-            status, batch = await runs_repo.events_after(
-                conn, run_id=run_id, after=after, limit=EVENTS_PER_READ
-            )
-        for event in batch:
-            after = event.seq
-            yield event
-        if len(batch) == EVENTS_PER_READ:
-            continue
-        if status is None or status in runs_repo.STREAM_ENDS or loop.time() >= deadline:
-            return
-        await asyncio.sleep(settings.run_stream_poll_seconds)

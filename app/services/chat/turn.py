@@ -5,6 +5,7 @@ The chat routes, the runs API (in an API process or a worker) and the evals all 
 """
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from app.errors import (
 )
 from app.repositories import turns as turns_repo
 from app.repositories.leases import RunSpec
+from app.repositories.runs import NewEvent
 from app.runtime import Runtime
 from app.services.chat import approvals, leases
 from app.services.chat.events import (
@@ -246,13 +248,17 @@ class Turn:
     async def _pause(self, waiting: dict[str, Any], checkpoint_id: str) -> Interrupted:
         expires_at = datetime.now(UTC) + timedelta(seconds=self.rt.settings.approval_timeout_seconds)
         event = Interrupted(run_id=self.run_id, tool_calls=waiting["tool_calls"], expires_at=expires_at)
-        if self.sink is not None:
-            self.sink.add("interrupt", event.as_json())
-        pending = self.sink.take_pending() if self.sink is not None else []
-        await approvals.pause(
-            self.rt, self.lease, text=self.text, waiting=waiting, checkpoint_id=checkpoint_id,
-            expires_at=expires_at, events=pending,
-        )  # fmt: skip
+        sink = self.sink
+        async with contextlib.AsyncExitStack() as stack:
+            pending: list[NewEvent] = []
+            if sink is not None:
+                await stack.enter_async_context(sink.lock)  # no batch of the log may land after this one
+                sink.add("interrupt", event.as_json())
+                pending = sink.take_pending()
+            await approvals.pause(
+                self.rt, self.lease, text=self.text, waiting=waiting, checkpoint_id=checkpoint_id,
+                expires_at=expires_at, events=pending,
+            )  # fmt: skip
         return event
 
     async def _end_stopped(self, exc: BaseException, progress: "_Progress") -> None:
