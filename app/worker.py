@@ -37,6 +37,7 @@ async def run() -> None:
         loops = [
             asyncio.create_task(leases.keep_alive(rt)),
             asyncio.create_task(watch.watch_cancels(rt)),
+            asyncio.create_task(watch.watch_lost(rt)),
             asyncio.create_task(dispatch.keep_dispatching(rt)),
         ]
         log.info("worker.started", slots=settings.memory_workers if jobs else 0, runs=True)

@@ -141,6 +141,13 @@ async def test_a_tool_call_waits_for_approval_then_runs(app, client, user):
         rest = await stream(http, user, sid, run["id"], headers={"Last-Event-ID": str(events[-1][0])})
     assert [seq for seq, _, _ in events + rest] == list(range(1, len(events) + len(rest) + 1))
     assert rest[-1][1] == "done" and "Remembered: Drinks green tea" in rest[-1][2]["reply"]
+    tool = {
+        "name": "remember_this",
+        "args": {"fact": "Drinks green tea"},
+        "result": "Remembered: Drinks green tea",
+    }
+    assert [e[2] for e in rest if e[1] == "tool"] == [{**tool, "is_error": False}]
+    assert rest[-1][2]["tool_calls"] == [{**tool, "is_error": False}] and rest[-1][2]["input_tokens"] > 0
     done = await wait_finished(client, user, sid, run["id"])
     assert done["status"] == "success" and done["interrupt"] is None
     memories = (await client.get("/api/v1/memories", headers=auth(user))).json()["items"]

@@ -4,6 +4,7 @@ The fake model obeys `[tool:NAME:{json}]` in the user's message, so each test pl
 fully taken over: it calls every tool the agent offers, with arguments naming another user.
 """
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from app.agent import prompts
+from app.agent.approval import needs_approval as needs_approval_flag
 from tests.security.conftest import Person
 
 INJECTION = (
@@ -88,6 +90,28 @@ async def offered_tools(client: httpx.AsyncClient, who: Person, sid: str, fake_l
     return tools
 
 
+def needs_approval(app, name: str) -> bool:
+    return needs_approval_flag(app.state.runtime.tools[name])
+
+
+async def approved(client: httpx.AsyncClient, who: Person, sid: str, r: httpx.Response, route: str) -> list:
+    """Approve the call a turn stopped for; the events of the run's continuation."""
+    if route == "chat":
+        assert r.json()["status"] == "interrupted", r.text
+        run_id = r.json()["run_id"]
+    else:
+        [run_id] = [data["run_id"] for event, data in sse_events(r.text) if event == "interrupt"]
+    runs = f"/api/v1/sessions/{sid}/runs/{run_id}"
+    answer = await client.post(f"{runs}/resume", json={"decision": "approve"}, headers=who.headers)
+    assert answer.status_code == 202, answer.text
+    for _ in range(200):  # bounded: 10 s
+        if (await client.get(runs, headers=who.headers)).json()["status"] not in {"running", "pending"}:
+            break
+        await asyncio.sleep(0.05)
+    text = (await client.get(f"{runs}/stream", headers=who.headers)).text
+    return [(e, d) for e, d in sse_events(text) if e in {"tool", "done"}]
+
+
 @pytest.mark.parametrize("route", ["chat", "chat/stream"])
 async def test_a_hijacked_model_gets_only_the_callers_data_from_every_tool(
     app, client, fake_llm, alice, bob, route
@@ -111,14 +135,17 @@ async def test_a_hijacked_model_gets_only_the_callers_data_from_every_tool(
                 f"/api/v1/sessions/{sid}/{route}", json={"message": message}, headers=bob.headers
             )
             assert r.status_code == 200, r.text
-            answered = tool_messages(fake_llm)
-            assert len(answered) == 1, (name, args, answered)
-            if route == "chat":
-                shown = [c["result"] for c in r.json()["tool_calls"]] + [r.json()["reply"]]
+            if needs_approval(app, name):
+                # The caller approves the hijacked call: what runs then is checked like any other.
+                events = await approved(client, bob, sid, r, route)
+            elif route == "chat":
+                events = [("tool", c) for c in r.json()["tool_calls"]] + [("done", r.json())]
             else:
                 events = sse_events(r.text)
-                shown = [data["result"] for event, data in events if event == "tool"]
-                shown += [data["reply"] for event, data in events if event == "done"]
+            answered = tool_messages(fake_llm)
+            assert len(answered) == 1, (name, args, answered)
+            shown = [data["result"] for event, data in events if event == "tool"]
+            shown += [data["reply"] for event, data in events if event == "done"]
             for text in [*answered, *shown]:
                 for leak in leaks_to_check:
                     assert leak not in text, (name, args, leak, text)

@@ -163,10 +163,15 @@ class Turn:
         waits for approval (the lease is then released and the run left waiting)."""
         rt, lease = self.rt, self.lease
         config = self._config()
+        progress = _Progress()
+        if self.resume is not None and self.resume.decision != "edit":
+            # The model call that asked for the tool ran before the pause: its calls and tokens are
+            # this turn's too (an edit sends that message again, edited).
+            paused = await rt.graph.aget_state(_at(lease.thread_id, lease.resume_from))
+            progress.on_update({"agent": {"messages": (paused.values.get("messages") or [])[-1:]}})
         modes: list[StreamMode] = (
             ["updates", "checkpoints", "messages"] if stream else ["updates", "checkpoints"]
         )
-        progress = _Progress()
         checkpoint_id: str | None = None
         waiting: dict[str, Any] | None = None
         graph_stream = in_own_task(
