@@ -150,9 +150,11 @@ export async function changePassword(current, next) {
   accessToken = body.access_token;
 }
 
-// Server-sent events of a POST: calls onEvent(name, data) for each; resolves when the stream ends.
+// Server-sent events of a POST (or, without json, a GET): calls onEvent(name, data, id) for each;
+// resolves when the stream ends.
 export async function stream(path, json, { onEvent, signal }) {
-  const res = await send("POST", path, { json, signal, headers: { Accept: "text/event-stream" } });
+  const method = json === undefined ? "GET" : "POST";
+  const res = await send(method, path, { json, signal, headers: { Accept: "text/event-stream" } });
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
@@ -164,12 +166,14 @@ export async function stream(path, json, { onEvent, signal }) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       let name = "message";
+      let id = null;
       const data = [];
       for (const line of block.split("\n")) {
         if (line.startsWith("event:")) name = line.slice(6).trim();
         else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        else if (line.startsWith("id:")) id = Number(line.slice(3).trim());
       }
-      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+      if (data.length) onEvent(name, JSON.parse(data.join("\n")), id);
     }
   }
 }

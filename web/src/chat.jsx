@@ -1,5 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import * as api from "./api.js";
+import { Approval } from "./approval.jsx";
 import { handOver, loadDraft, saveDraft, takeOver } from "./drafts.js";
 import { sentence } from "./errors.js";
 import { Pencil } from "./icons.jsx";
@@ -10,6 +11,30 @@ import { navigate } from "./router.jsx";
 const PAGE = 50;
 let nextKey = 0;
 const keyed = (message) => ({ ...message, key: message.key ?? `m${nextKey++}` });
+const streaming = () => keyed({ role: "assistant", content: "", tool_calls: [], status: "streaming" });
+
+// The transcript's last page and the session's latest run. A run waiting for approval is no turn of
+// the transcript yet: its message and its card go last (in place of the turns a fork replaces).
+async function lastPage(sessionId) {
+  const [head, runs] = await Promise.all([
+    api.get(`/sessions/${sessionId}/messages`, { limit: PAGE, offset: 0 }),
+    api.get(`/sessions/${sessionId}/runs`, { limit: 1 }),
+  ]);
+  let page = head;
+  if (head.total > PAGE) {
+    page = await api.get(`/sessions/${sessionId}/messages`, { limit: PAGE, offset: head.total - PAGE });
+  }
+  let items = page.items.map(keyed);
+  const run = runs.items[0];
+  const expires = run?.interrupt?.expires_at;
+  if (run?.status === "interrupted" && run.interrupt && (!expires || new Date(expires) > Date.now())) {
+    const replaced = items.findIndex((m) => m.id === run.from_turn);
+    if (run.from_turn != null && replaced >= 0) items = items.slice(0, replaced);
+    const interrupt = { run_id: run.id, ...run.interrupt };
+    items.push(keyed({ role: "user", content: run.message ?? "" }), { ...streaming(), status: "waiting", interrupt });
+  }
+  return { items, offset: page.offset, run };
+}
 
 export function Chat({ sessionId, onTurn }) {
   const [session, setSession] = useState(null);
@@ -21,6 +46,7 @@ export function Chat({ sessionId, onTurn }) {
   const [busy, setBusy] = useState(false);
   const [editing, setEditing] = useState(false);
   const abort = useRef(null);
+  const resumed = useRef(null); // the run whose continuation streams: Stop cancels it on the server
   const list = useRef(null);
   const stick = useRef(true); // keep the view at the bottom while the reader is there
   const shown = useRef(messages);
@@ -31,17 +57,10 @@ export function Chat({ sessionId, onTurn }) {
     let live = true;
     (async () => {
       try {
-        const [found, head] = await Promise.all([
-          api.get(`/sessions/${sessionId}`),
-          api.get(`/sessions/${sessionId}/messages`, { limit: PAGE, offset: 0 }),
-        ]);
-        let page = head;
-        if (head.total > PAGE) {
-          page = await api.get(`/sessions/${sessionId}/messages`, { limit: PAGE, offset: head.total - PAGE });
-        }
+        const [found, page] = await Promise.all([api.get(`/sessions/${sessionId}`), lastPage(sessionId)]);
         if (!live) return;
         setSession(found);
-        setMessages(page.items.map(keyed));
+        setMessages(page.items);
         setFirstOffset(page.offset);
       } catch (err) {
         if (live) setError(err.status === 404 ? "This chat does not exist, or it was deleted." : sentence(err));
@@ -99,6 +118,113 @@ export function Chat({ sessionId, onTurn }) {
   const update = (key, change) =>
     setMessages((old) => old.map((m) => (m.key === key ? { ...m, ...(typeof change === "function" ? change(m) : change) } : m)));
 
+  // A run's events into the reply `key`: "done" once stored, "waiting" when a tool call waits for
+  // approval, null when the stream ended before either (`seen.id`: the last event id read).
+  async function streamInto(key, path, json, controller, seen = {}) {
+    let outcome = null;
+    let waiting = null;
+    try {
+      await api.stream(path, json, {
+        signal: controller.signal,
+        onEvent(name, data, id) {
+          seen.id = id ?? seen.id;
+          if (name !== "interrupt") waiting = null; // a replayed pause the run went on from
+          if (name === "token") update(key, (m) => ({ content: m.content + data.content }));
+          else if (name === "tool") update(key, (m) => ({ tool_calls: [...m.tool_calls, data] }));
+          else if (name === "reset") update(key, { content: "" });
+          else if (name === "interrupt") waiting = data;
+          else if (name === "done") {
+            outcome = "done";
+            update(key, { id: data.message_id, content: data.reply, tool_calls: data.tool_calls, status: "done" });
+            // The turn is stored and the session free: the next message may go while this stream closes.
+            if (abort.current === controller) abort.current = null;
+            setBusy(false);
+          } else if (name === "error") throw new api.ApiError(200, data.error, data.detail, null);
+        },
+      });
+    } catch (err) {
+      if (!outcome) throw err; // stored already: a connection lost while the stream closed changes nothing
+    }
+    if (!outcome && waiting) {
+      update(key, { status: "waiting", interrupt: waiting });
+      outcome = "waiting";
+    }
+    if (!outcome && !json) return null;
+    if (!outcome) throw new api.ApiError(0, "agent_error", "The answer ended early.", null);
+    return outcome;
+  }
+
+  // The conversation as the server has it now; `following`: a run to show and stream if it is running.
+  async function reload(following) {
+    try {
+      const page = await lastPage(sessionId);
+      const run = page.run;
+      const reply = streaming();
+      const asked = keyed({ role: "user", content: run?.message ?? "" });
+      const live = following && run?.id === following && (run.status === "running" || run.status === "pending");
+      setMessages(live ? [...page.items, asked, reply] : page.items);
+      setFirstOffset(page.offset);
+      if (live) follow(reply.key, asked.key, following);
+    } catch (err) {
+      setError(sentence(err));
+    }
+  }
+
+  // A person's answer to the tool calls a run waits on; the run then goes on on the server.
+  async function decide(reply, answer) {
+    setError("");
+    const runId = reply.interrupt.run_id;
+    try {
+      await api.post(`/sessions/${sessionId}/runs/${runId}/resume`, answer);
+    } catch (err) {
+      if (err.error !== "run_not_waiting") throw err; // the card shows it
+      setError(sentence(err)); // decided elsewhere, or dropped
+      await reload(runId);
+      return;
+    }
+    const at = shown.current.findIndex((m) => m.key === reply.key);
+    update(reply.key, { status: "streaming", interrupt: null, content: "" });
+    follow(reply.key, shown.current[at - 1]?.key, runId);
+  }
+
+  // A run's continuation, from its event log, rendered as a chat stream is.
+  async function follow(key, userKey, runId) {
+    setBusy(true);
+    stick.current = true;
+    const controller = new AbortController();
+    abort.current = controller;
+    resumed.current = runId;
+    let outcome = null;
+    try {
+      // A run's stream closes after a while (RUN_STREAM_MAX_SECONDS): go on after the last event.
+      const seen = { id: 0 };
+      for (let pass = 0; pass < 10 && !outcome; pass++) {
+        const last = seen.id;
+        outcome = await streamInto(key, `/sessions/${sessionId}/runs/${runId}/stream?after=${last}`, undefined, controller, seen);
+        if (!outcome && seen.id === last) throw new api.ApiError(0, "agent_error", "The answer ended early.", null);
+      }
+      if (outcome !== "done") return;
+      onTurn?.();
+      const text = shown.current.find((m) => m.key === userKey)?.content;
+      if (userKey) learnUserMessageId(userKey, text);
+      api.get(`/sessions/${sessionId}`).then(setSession, () => {});
+    } catch (err) {
+      if (controller.signal.aborted && !(err instanceof api.ApiError)) {
+        update(key, { status: "stopped" }); // Stop cancelled the run: nothing of it is stored
+        if (userKey) update(userKey, { status: "stopped" });
+      } else {
+        setError(sentence(err));
+        reload();
+      }
+    } finally {
+      if (resumed.current === runId) resumed.current = null;
+      if (abort.current === controller || (abort.current === null && !outcome)) {
+        abort.current = null;
+        setBusy(false);
+      }
+    }
+  }
+
   // One turn: a new message, or (replace) the last turn again with the same or an edited message.
   async function send({ message, replace = false }) {
     setError("");
@@ -106,8 +232,11 @@ export function Chat({ sessionId, onTurn }) {
     stick.current = true;
     const controller = new AbortController();
     abort.current = controller;
-    const before = shown.current; // the transcript to restore if a replacement fails
-    const reply = keyed({ role: "assistant", content: "", tool_calls: [], status: "streaming" });
+    // A new message drops a tool call still waiting for approval: the transcript then says so.
+    const dropping = shown.current.some((m) => m.status === "waiting");
+    // The transcript to restore if a replacement fails.
+    const before = shown.current.map((m) => (m.status === "waiting" ? { ...m, status: "dropped" } : m));
+    const reply = streaming();
     const asked = keyed({ role: "user", content: message });
     let replaces;
     if (replace) {
@@ -121,29 +250,18 @@ export function Chat({ sessionId, onTurn }) {
     }
     let done = false;
     try {
-      await api.stream(
+      const outcome = await streamInto(
+        reply.key,
         `/sessions/${sessionId}/chat/stream`,
         replace
           ? { replace_last_turn: true, replaces_message_id: replaces, ...(message !== undefined && { message }) }
           : { message },
-        {
-          signal: controller.signal,
-          onEvent(name, data) {
-            if (name === "token") update(reply.key, (m) => ({ content: m.content + data.content }));
-            else if (name === "tool") update(reply.key, (m) => ({ tool_calls: [...m.tool_calls, data] }));
-            else if (name === "reset") update(reply.key, { content: "" });
-            else if (name === "done") {
-              done = true;
-              update(reply.key, { id: data.message_id, content: data.reply, tool_calls: data.tool_calls, status: "done" });
-              // The turn is stored and the session free: the next message may go while this stream closes.
-              if (abort.current === controller) abort.current = null;
-              setBusy(false);
-            } else if (name === "error") throw new api.ApiError(200, data.error, data.detail, null);
-          },
-        },
+        controller,
       );
-      if (!done) throw new api.ApiError(0, "agent_error", "The answer ended early.", null);
+      done = true;
+      if (dropping) reload();
       onTurn?.();
+      if (outcome === "waiting") return;
       const userKey = replace ? before[before.findLastIndex((m) => m.role === "user")]?.key : asked.key;
       if (userKey) learnUserMessageId(userKey, message ?? before.findLast((m) => m.role === "user")?.content);
       // The first turn names a new session (on the server, from the message): show the name.
@@ -159,6 +277,7 @@ export function Chat({ sessionId, onTurn }) {
         }
       } else {
         setError(sentence(err));
+        if (dropping) reload();
         if (replace) setMessages(before);
         else {
           setMessages((old) => old.filter((m) => m.key !== reply.key && m.key !== asked.key));
@@ -192,6 +311,8 @@ export function Chat({ sessionId, onTurn }) {
   }
 
   function stop() {
+    // A chat stream's run ends with its connection; a resumed run goes on without one.
+    if (resumed.current) api.post(`/sessions/${sessionId}/runs/${resumed.current}/cancel`).catch(() => {});
     abort.current?.abort();
   }
 
@@ -274,7 +395,9 @@ export function Chat({ sessionId, onTurn }) {
               <ToolSteps calls={m.tool_calls} />
               {m.content ? <Markdown text={m.content} /> : m.status === "streaming" && <p class="typing">Thinking…</p>}
               {m.status === "stopped" && <p class="stopped">Stopped. This answer was not saved.</p>}
-              {m.status !== "streaming" && m.status !== "stopped" && (
+              {m.status === "waiting" && <Approval interrupt={m.interrupt} onDecide={(answer) => decide(m, answer)} />}
+              {m.status === "dropped" && <p class="stopped">Not run: a new message was sent first.</p>}
+              {(!m.status || m.status === "done") && (
                 <footer class="message-actions">
                   {m.id != null && <Feedback sessionId={sessionId} message={m} />}
                   {i === lastAssistant && canReplace && (

@@ -31,3 +31,10 @@ export function shortTime(value) {
     ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
     : date.toLocaleDateString([], { year: "numeric", month: "short", day: "numeric" });
 }
+
+// A moment later today as its time, another day's with its date too.
+export function dateTime(value) {
+  const date = new Date(value);
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return startOfDay(date) === startOfDay(new Date()) ? time : `${date.toLocaleDateString([], { month: "short", day: "numeric" })}, ${time}`;
+}

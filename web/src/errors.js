@@ -17,6 +17,11 @@ const SENTENCES = {
   not_found: "That was not found. It may have been deleted.",
   no_turn_to_replace: "There is no answer to replace yet.",
   turn_changed: "This chat changed in another tab or device. Reload it to see its latest answer.",
+  turn_not_found: "That message is no longer in this chat. Reload it to see its latest turns.",
+  queue_full: "Too many messages are already waiting in this chat. Wait for one to start.",
+  run_not_waiting: "This was already decided, in another tab or device, or it expired. The chat now shows where it stands.",
+  approval_dropped: "This tool call was not run: a new message was sent, or the answer was stopped, before anyone decided.",
+  approval_expired: "Nobody decided in time, so this tool call was not run.",
 };
 
 function plural(n, word) {
