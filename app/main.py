@@ -19,6 +19,7 @@ from app.api.middleware import (
     RequestObservabilityMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.api.protocol import protocol_router
 from app.api.v1 import api_router
 from app.api.v1.health import router as health_router
 from app.api.web import install_web
@@ -156,7 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            # LangGraph's browser clients (agent protocol): their key header, and the run headers they read.
+            allow_headers=["Authorization", "Content-Type", "X-Api-Key", "X-Auth-Scheme", "Last-Event-ID"],
+            expose_headers=["Content-Location", "Location", "X-Pagination-Next", "X-Pagination-Total"],
         )
     # Our own limit rather than FastAPI's max_body_size, whose 413 is plain text, not the error shape.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -167,5 +170,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(health_router, prefix="/api/v1")
     app.include_router(api_router)
+    app.include_router(protocol_router)  # LangGraph's Agent Protocol at the root (docs/agent-protocol.md)
     install_web(app)
     return app

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -15,6 +15,8 @@ from app.runtime import Runtime
 from app.services import tokens
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+# LangGraph's JS client sends its key as `x-api-key`: the agent protocol takes our access token there too.
+api_key_scheme = APIKeyHeader(name="x-api-key", auto_error=False)
 
 # Dependencies are `async def` even when they do not await: FastAPI runs plain `def` ones in a
 # worker thread, a thread hop per dependency per request.
@@ -56,6 +58,10 @@ async def get_token_claims(
 ) -> tokens.TokenClaims:
     """The token's user and login, unchecked against the database: for routes whose own statement
     checks the user is active and the login live (a chat turn takes its lease so)."""
+    return _claims(request, token, settings)
+
+
+def _claims(request: Request, token: str | None, settings: Settings) -> tokens.TokenClaims:
     if not token:
         raise UnauthorizedError()
     # The rate limiter, which runs first, may have decoded this very token already.
@@ -76,3 +82,23 @@ async def get_current_user(claims: TokenClaims, rt: RuntimeDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_protocol_claims(
+    request: Request,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    settings: SettingsDep,
+) -> tokens.TokenClaims:
+    """The agent protocol's routes: `Authorization: Bearer <token>`, or the same token as `x-api-key`."""
+    return _claims(request, bearer or api_key, settings)
+
+
+ProtocolClaims = Annotated[tokens.TokenClaims, Depends(get_protocol_claims)]
+
+
+async def get_protocol_user(claims: ProtocolClaims, rt: RuntimeDep) -> User:
+    return await tokens.active_user(rt.db.pool, claims)
+
+
+ProtocolUser = Annotated[User, Depends(get_protocol_user)]

@@ -45,7 +45,9 @@ def _subject(request: Request, settings: Settings) -> str:
     # Read from the header here, not through the OAuth2 dependency, which would mark public routes
     # (log-in, sign-up) as needing a token in the OpenAPI schema.
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token:
+    if scheme.lower() != "bearer" or not token:
+        token = request.headers.get("x-api-key", "")  # the agent protocol's alias (app/api/deps.py)
+    if token:
         try:
             claims = tokens.decode(token, settings, kind=tokens.ACCESS)
         except UnauthorizedError:

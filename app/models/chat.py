@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field
@@ -26,6 +27,11 @@ class ChatSession(SQLModel, table=True):
     name_is_default: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     # Off: the session's turns neither recall the user's memories nor teach new ones.
     memory_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
+    # What a LangGraph client keeps on the thread (the agent protocol's `metadata`): searchable by it.
+    thread_metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    )
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

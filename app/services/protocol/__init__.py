@@ -1,0 +1,1 @@
+"""LangGraph's Agent Protocol over our sessions and runs (docs/agent-protocol.md)."""
