@@ -37,6 +37,8 @@ class Rule:
     # The route acts on a run waiting for approval (resume): the victim's {run_id} is one.
     waiting_run: bool = False
     ok: int | None = None  # the owner's status, when not the route's lowest 2xx
+    # The object is the same for every user (the agent protocol's one assistant): any signed-in user reads it.
+    shared: bool = False
 
 
 async def _login_form(_: httpx.AsyncClient, caller: Person) -> dict[str, Any]:
@@ -58,6 +60,8 @@ async def _search(_: httpx.AsyncClient, caller: Person) -> dict[str, Any]:
 
 
 NEW_PASSWORD = "N3w!password"
+# A run of LangGraph's Agent Protocol (docs/agent-protocol.md) on the thread in the path.
+PROTOCOL_RUN = {"json": {"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "hi"}]}}}
 
 ROUTES: dict[str, Rule] = {
     "GET /health": Rule(PUBLIC),
@@ -107,6 +111,26 @@ ROUTES: dict[str, Rule] = {
         USER, {"json": {"decision": "reject", "reason": "not now"}}, waiting_run=True
     ),
     "GET /api/v1/sessions/{session_id}/history": Rule(USER),
+    # The agent protocol: a thread is a session (its thread_id the session's id).
+    "GET /info": Rule(PUBLIC),
+    "POST /assistants/search": Rule(USER, {"json": {"limit": 10}}),
+    "GET /assistants/{assistant_id}": Rule(USER, shared=True),
+    "POST /threads": Rule(USER, {"json": {"metadata": {"from": "the caller"}}}),
+    "POST /threads/search": Rule(USER, {"json": {"limit": 100}}),
+    "GET /threads/{thread_id}": Rule(USER),
+    "DELETE /threads/{thread_id}": Rule(USER),
+    "GET /threads/{thread_id}/state": Rule(USER),
+    "GET /threads/{thread_id}/state/{checkpoint_id}": Rule(USER),
+    "POST /threads/{thread_id}/history": Rule(USER, {"json": {"limit": 10}}),
+    "POST /threads/{thread_id}/runs": Rule(USER, PROTOCOL_RUN),
+    "POST /threads/{thread_id}/runs/stream": Rule(USER, PROTOCOL_RUN),
+    "POST /threads/{thread_id}/runs/wait": Rule(USER, PROTOCOL_RUN),
+    "GET /threads/{thread_id}/runs": Rule(USER),
+    "GET /threads/{thread_id}/runs/{run_id}": Rule(USER),
+    "GET /threads/{thread_id}/runs/{run_id}/join": Rule(USER),
+    "GET /threads/{thread_id}/runs/{run_id}/stream": Rule(USER),
+    # The victim's run has finished: the cancel leaves it unchanged (202).
+    "POST /threads/{thread_id}/runs/{run_id}/cancel": Rule(USER),
     "GET /api/v1/memories": Rule(USER),
     "POST /api/v1/memories": Rule(USER, {"json": {"text": "The caller drinks green tea"}}),
     "DELETE /api/v1/memories": Rule(USER),
@@ -237,6 +261,19 @@ async def _user(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
     return owner.id
 
 
+async def _checkpoint(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
+    """The checkpoint of the last turn of the owner's newest thread (made just before, for {thread_id})."""
+    r = await client.get("/api/v1/sessions", headers=owner.headers)
+    sid = r.json()["items"][0]["id"]
+    r = await client.get(f"/threads/{sid}/state", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["checkpoint"]["checkpoint_id"])
+
+
+async def _assistant(client: httpx.AsyncClient, owner: Person, marker: str) -> str:
+    return "agent"
+
+
 # Which object a path parameter names, and how to make one owned by the victim.
 OBJECTS: dict[str, Callable[[httpx.AsyncClient, Person, str], Awaitable[str]]] = {
     "session_id": _session,
@@ -244,6 +281,9 @@ OBJECTS: dict[str, Callable[[httpx.AsyncClient, Person, str], Awaitable[str]]] =
     "message_id": _message,
     "run_id": _run,
     "user_id": _user,
+    "thread_id": _session,  # the agent protocol's name for a session
+    "checkpoint_id": _checkpoint,
+    "assistant_id": _assistant,
 }
 
 
@@ -262,7 +302,7 @@ async def snapshot(client: httpx.AsyncClient, victim: Victim) -> list[Any]:
     """What the victim sees of their objects; unchanged after every attack."""
     seen: list[Any] = []
     for param, oid in victim.ids.items():
-        if param == "session_id":
+        if param in ("session_id", "thread_id"):
             for path in (f"/api/v1/sessions/{oid}", f"/api/v1/sessions/{oid}/messages"):
                 r = await client.get(path, headers=victim.who.headers)
                 assert r.status_code == 200, r.text
@@ -356,6 +396,12 @@ async def test_route_matrix(app, client, route):
         assert await snapshot(client, victim) == before
         r = await call(admin, victim.who)
         assert r.status_code == ok, r.text
+        return
+
+    if rule.shared:
+        for caller in (bob, admin, victim.who):
+            r = await call(caller, caller)
+            assert r.status_code == ok, r.text
         return
 
     # USER routes. Someone else's object looks missing: to the other user and to an admin alike
