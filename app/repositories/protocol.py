@@ -104,7 +104,7 @@ ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 """  # noqa: S608 (constants only)
 
 _OUTCOME = """
-SELECT r.status, r.error,
+SELECT r.status, r.error, r.reply_message_id,
        (SELECT e.data FROM run_event e WHERE e.run_id = r.id AND e.event = 'error'
         ORDER BY e.seq DESC LIMIT 1) AS error_event
 FROM run r WHERE r.id = %(run_id)s AND r.session_id = %(id)s AND r.user_id = %(user_id)s
@@ -165,6 +165,7 @@ class RunPlan:
 class Outcome:
     status: str
     error: str | None
+    reply_message_id: int | None
     error_event: dict[str, Any] | None
 
 

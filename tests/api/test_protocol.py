@@ -3,6 +3,7 @@ with our bearer tokens: assistants, threads, state and history, runs streamed, w
 queued, refused, cancelled, interrupted for approval and resumed, forks, and another user's 404s."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import AuthenticationError, ConflictError, NotFoundError
 
 from app.services.protocol.assistants import ASSISTANT_ID
-from tests.conftest import auth, register, serve
+from tests.conftest import asgi_client, auth, make_settings, register, running_app, serve
 
 REMEMBER = 'remember [tool:remember_this:{"fact": "likes tea"}]'
 LONG = " ".join(f"w{i}" for i in range(40))
@@ -72,10 +73,6 @@ async def test_assistants_info_and_the_token_as_api_key(base, client, user):
     async with httpx.AsyncClient(base_url=base) as http:
         r = await http.get("/info")  # public: clients probe it before they sign in
         assert r.status_code == 200 and r.json()["version"]
-        r = await http.options(
-            "/threads", headers={"Origin": "http://x.example", "Access-Control-Request-Method": "POST"}
-        )
-        assert r.status_code != 401
 
 
 async def test_threads_are_sessions_created_searched_read_and_deleted(base, client, user):
@@ -161,6 +158,69 @@ async def test_a_streamed_run_sends_tokens_and_values_then_resumes_from_an_event
         assert history[1]["values"] == {"messages": []} and history[1]["parent_checkpoint"] is None
         again = await lg.threads.get_state(tid, checkpoint_id=history[1]["checkpoint"]["checkpoint_id"])
         assert again["values"] == {"messages": []}
+
+
+def parse_sse(text: str) -> list[tuple[str, Any, str | None]]:
+    """(event, data, id) of each event, checking the framing both SDKs need: one `data:` line of JSON
+    each (`null` when empty), never an empty one."""
+    events = []
+    for block in text.split("\n\n"):
+        if not block:
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        assert set(fields) <= {"event", "data", "id"} and fields["data"], block
+        events.append((fields["event"], json.loads(fields["data"]), fields.get("id")))
+    return events
+
+
+async def test_what_use_stream_sends_works_as_agent_chat_ui_sends_it(base, user):
+    token = user["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": token}, timeout=15) as http:
+        tid = (await http.post("/threads", json={"metadata": {}})).json()["thread_id"]
+        body = {
+            "input": {
+                "messages": [{"id": "client-1", "type": "human", "content": [{"type": "text", "text": "hi"}]}]
+            },
+            "stream_mode": ["values", "messages-tuple", "custom"],
+            "stream_subgraphs": True,
+            "stream_resumable": True,
+            "assistant_id": "agent",
+            "on_disconnect": "continue",
+        }
+        r = await http.post(f"/threads/{tid}/runs/stream", json=body)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = parse_sse(r.text)
+        run_id = events[0][1]["run_id"]
+        assert r.headers["content-location"] == f"/threads/{tid}/runs/{run_id}"
+        assert events[1][0] == "values" and events[1][1]["messages"][0]["id"] == "client-1"
+        assert events[-1] == ("end", None, None)
+        [head] = (await http.post(f"/threads/{tid}/history", json={"limit": 10})).json()[:1]
+        # The next submit names the head it saw: the thread goes on from there.
+        body["checkpoint"] = {**head["checkpoint"], "thread_id": None}
+        body["input"]["messages"][0].update(id="client-2", content="again")
+        r = await http.post(f"/threads/{tid}/runs/stream", json=body)
+        values = [data for event, data, _ in parse_sse(r.text) if event == "values"][-1]
+        assert contents(values) == [
+            ("human", "hi"),
+            ("ai", "Echo: hi"),
+            ("human", "again"),
+            ("ai", "Echo: again"),
+        ]
+        found = (
+            await http.post(
+                "/threads/search", json={"metadata": {"graph_id": "agent"}, "limit": 100, "offset": 0}
+            )
+        ).json()
+        assert [t["values"]["messages"][0]["content"] for t in found if t["thread_id"] == tid] == ["hi"]
+        # reconnectOnMount: the whole run again, modes as a JSON string.
+        r = await http.get(
+            f"/threads/{tid}/runs/{run_id}/stream",
+            params={"cancel_on_disconnect": "0", "stream_mode": '["values"]'},
+            headers={"Last-Event-ID": "-1"},
+        )
+        replay = parse_sse(r.text)
+        assert {event for event, _, _ in replay} == {"metadata", "values", "end"}
+        assert contents(replay[-2][1]) == [("human", "hi"), ("ai", "Echo: hi")]
 
 
 async def test_wait_create_join_get_and_list(base, user):
@@ -388,3 +448,23 @@ def test_every_protocol_route_names_a_limit_first(app):
         first = context.route.dependant.dependencies[0].call
         assert getattr(first, "__qualname__", "").startswith("rate_limit."), path
     assert checked >= 17
+
+
+async def test_browsers_may_send_the_key_header_and_read_the_run_headers(pg_url, fake_llm):
+    settings = make_settings(pg_url, fake_llm, cors_origins=["http://chat.example"])
+    async with running_app(settings) as other, asgi_client(other) as http:
+        origin = {"Origin": "http://chat.example"}
+        r = await http.options(
+            "/threads/search",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-api-key, content-type, last-event-id",
+            },
+        )
+        assert r.status_code == 200, r.text  # a preflight needs no token
+        allowed = r.headers["access-control-allow-headers"].lower()
+        assert {"x-api-key", "last-event-id", "authorization"} <= {h.strip() for h in allowed.split(",")}
+        r = await http.get("/info", headers=origin)
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"content-location", "location"} <= exposed

@@ -299,6 +299,11 @@ async def result(
         return {
             "__error__": {"error": event.get("error") or found.error, "message": event.get("detail") or ""}
         }
+    if found.status == "success":
+        through = await state.messages_through(
+            rt, user_id=user_id, session_id=session_id, message_id=found.reply_message_id
+        )
+        return {"messages": through}
     thread = await state.thread_row(rt, user_id=user_id, session_id=session_id)
     current = await state.head(rt, thread)
     values = dict(current.values)

@@ -179,9 +179,19 @@ async def head(rt: Runtime, thread: ThreadRow, *, waiting: bool = True) -> Threa
     return states[0] if states else empty_state()
 
 
-async def head_messages(rt: Runtime, *, user_id: uuid.UUID, session_id: uuid.UUID) -> list[dict[str, Any]]:
+async def messages_through(
+    rt: Runtime, *, user_id: uuid.UUID, session_id: uuid.UUID, message_id: int | None
+) -> list[dict[str, Any]]:
+    """The state's messages right after the turn whose reply is `message_id` (a run's end, however
+    many turns came since); None: the thread's now."""
     thread = await thread_row(rt, user_id=user_id, session_id=session_id)
-    found: list[dict[str, Any]] = (await head(rt, thread)).values.get("messages") or []
+    if message_id is None:
+        current = await head(rt, thread)
+    else:
+        rows, complete = await _window(rt, thread, before=message_id + 1)
+        states = entries(thread, rows, complete=complete, next_turn=None, waiting=False)
+        current = states[0] if states else empty_state()
+    found: list[dict[str, Any]] = current.values.get("messages") or []
     return found
 
 

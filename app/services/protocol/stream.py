@@ -162,7 +162,13 @@ async def events(
     async for event in run_hub.follow(rt, run_id=run_id, after=after):
         out = convert.convert(event)
         if event.event == "done" and VALUES in modes:
-            final = await state.head_messages(rt, user_id=user_id, session_id=session_id)
+            reply_id = event.data.get("message_id")
+            final = await state.messages_through(
+                rt,
+                user_id=user_id,
+                session_id=session_id,
+                message_id=reply_id if isinstance(reply_id, int) else None,
+            )
             out.append(Out("values", {"messages": final}))
         for i, item in enumerate(out):
             yield Out(item.event, item.data, event.seq if i == len(out) - 1 else None)
