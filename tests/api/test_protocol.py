@@ -436,6 +436,18 @@ async def test_bad_bodies_are_422_and_unknown_fields_are_ignored(base, user):
         assert r.status_code == 200 and r.json()["messages"][-1]["content"] == "Echo: ok"
         r = await http.post(f"/threads/{tid}/runs/x/cancel")  # no body, no content type
         assert r.status_code == 422
+        # A thread the client names is made for the run if asked.
+        new = str(uuid.uuid4())
+        body = {"assistant_id": "agent", "input": said("hi"), "if_not_exists": "create"}
+        r = await http.post(f"/threads/{new}/runs/wait", json=body)
+        assert (
+            r.status_code == 200
+            and (await http.get(f"/threads/{new}")).json()["metadata"]["graph_id"] == "agent"
+        )
+        # What is not supported is simply not there.
+        for method, path in (("POST", "/runs/crons/search"), ("PUT", "/store/items"), ("POST", "/runs/wait")):
+            assert (await http.request(method, path, json={})).status_code == 404
+        assert (await http.patch(f"/threads/{tid}", json={"metadata": {}})).status_code == 405
 
 
 def test_every_protocol_route_names_a_limit_first(app):

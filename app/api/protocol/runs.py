@@ -4,7 +4,7 @@ cancelled. Every check (thread, assistant, multitask, body) answers before a str
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -19,6 +19,7 @@ from app.schemas.protocol import RunCreate, RunRead, RunStatus
 from app.services.chat import runs as chat_runs
 from app.services.protocol import runs as runs_service
 from app.services.protocol import stream as stream_service
+from app.services.protocol.requests import parse_request
 from app.services.tokens import TokenClaims
 
 router = APIRouter(prefix="/threads/{thread_id}/runs")
@@ -64,7 +65,7 @@ async def _start(
     for name in ("interrupt_before", "interrupt_after"):
         if getattr(body, name):
             raise ValidationFailedError(f"{name} is not supported", loc=("body", name))
-    request = runs_service.parse_request(
+    request = parse_request(
         input=body.input, command=body.command, checkpoint=body.checkpoint, checkpoint_id=body.checkpoint_id
     )
     return await runs_service.start(
@@ -139,7 +140,7 @@ def _canceller(
     run_id: uuid.UUID,
     ended: asyncio.Event,
     cancel: bool,
-) -> Any:
+) -> Callable[[], Awaitable[None]]:
     async def on_close() -> None:
         if cancel and not ended.is_set():
             await chat_runs.cancel_run(rt, user_id=token.user_id, session_id=thread_id, run_id=run_id)
