@@ -332,6 +332,10 @@ async def test_an_interrupt_waits_for_approval_then_resumes_to_the_end(base, cli
         ]
         assert resumed[0].data["run_id"] == run_id and resumed[-1].event == "end"
         assert any(p.event == "updates" and "tools" in p.data for p in resumed)
+        # The approved call's result follows the call that waited, once.
+        after_tool = next(p.data["messages"] for p in resumed[2:] if p.event == "values")
+        assert [m["type"] for m in after_tool] == ["human", "ai", "tool"]
+        assert after_tool[2]["tool_call_id"] == call["id"] == after_tool[1]["tool_calls"][0]["id"]
         final = resumed[-2].data
         assert final["messages"][-1]["content"] == "The tool said: Remembered: likes tea"
         assert "__interrupt__" not in final

@@ -61,6 +61,11 @@ class Converter:
         self.segment = 0  # a new AI message id after each tool call and each retried model call
         self.partial = ""
         self.calls = 0
+        # A resumed run starts at the model's tool calls that waited for approval: their results come first.
+        last = self.messages[-1] if self.messages else {}
+        self.unanswered: list[dict[str, Any]] = (
+            list(last.get("tool_calls") or []) if last.get("type") == "ai" else []
+        )
 
     def _ai_id(self) -> str:
         return f"run-{self.run_id}-{self.segment}"
@@ -77,6 +82,44 @@ class Converter:
         self.segment += 1
         self.partial = ""
 
+    def _tool(self, data: dict[str, Any]) -> list[Out]:
+        """A tool's result, after the model's call of it (unless that call is one a resumed run
+        waited on, which the state already holds)."""
+        name = str(data.get("name") or "?")
+        waited = (
+            self.unanswered.pop(0) if self.unanswered and self.unanswered[0].get("name") == name else None
+        )
+        added: list[dict[str, Any]] = []
+        if waited is not None:
+            call_id = str(waited.get("id"))
+        else:
+            self.calls += 1
+            call_id = f"call-{self.run_id.hex[:12]}-{self.calls}"
+            added.append(
+                messages.ai(
+                    self.partial, self._ai_id(), [{"name": name, "args": data.get("args"), "id": call_id}]
+                )
+            )
+        result = messages.tool(
+            str(data.get("result") or ""),
+            call_id=call_id,
+            name=name,
+            is_error=bool(data.get("is_error")),
+            message_id=f"{call_id}-result",
+        )
+        self.messages += [*added, result]
+        self._next_message()
+        out: list[Out] = []
+        if MESSAGES in self.modes:
+            out.append(Out("messages", [result, self._meta("tools")]))
+        if UPDATES in self.modes:
+            if added:
+                out.append(Out("updates", {"agent": {"messages": added}}))
+            out.append(Out("updates", {"tools": {"messages": [result]}}))
+        if VALUES in self.modes:
+            out.append(Out("values", {"messages": list(self.messages)}))
+        return out
+
     def convert(self, event: EventRow) -> list[Out]:
         data, modes, out = event.data, self.modes, []
         if event.event == "token":
@@ -91,30 +134,7 @@ class Converter:
         elif event.event == "reset":
             self._next_message()
         elif event.event == "tool":
-            self.calls += 1
-            call_id = f"call-{self.run_id.hex[:12]}-{self.calls}"
-            name = str(data.get("name") or "?")
-            call = messages.ai(
-                self.partial, self._ai_id(), [{"name": name, "args": data.get("args"), "id": call_id}]
-            )
-            result = messages.tool(
-                str(data.get("result") or ""),
-                call_id=call_id,
-                name=name,
-                is_error=bool(data.get("is_error")),
-                message_id=f"{call_id}-result",
-            )
-            self.messages += [call, result]
-            self._next_message()
-            if MESSAGES in modes:
-                out.append(Out("messages", [result, self._meta("tools")]))
-            if UPDATES in modes:
-                out += [
-                    Out("updates", {"agent": {"messages": [call]}}),
-                    Out("updates", {"tools": {"messages": [result]}}),
-                ]
-            if VALUES in modes:
-                out.append(Out("values", {"messages": list(self.messages)}))
+            out = self._tool(data)
         elif event.event == "interrupt":
             calls = data.get("tool_calls") or []
             waiting = messages.ai(self.partial, self._ai_id(), calls)
