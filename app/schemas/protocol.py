@@ -5,14 +5,32 @@ Bodies ignore fields they do not know (newer clients add some); see docs/agent-p
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from app.schemas.common import clean_text
 
 Multitask = Literal["reject", "enqueue", "interrupt", "rollback"]
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 Limit = Field(default=10, ge=1, le=1000)
+Offset = Field(default=0, ge=0, le=1_000_000)
+
+
+def _clean_json(value: Any) -> Any:
+    """Every key and string of a JSON value as `clean_text` wants it (PostgreSQL keeps metadata)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+Json = Annotated[Any, AfterValidator(_clean_json)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_clean_json)]
 
 
 class _Body(BaseModel):
@@ -24,7 +42,7 @@ class AssistantSearch(_Body):
     name: str | None = None
     metadata: dict[str, Any] | None = None
     limit: int = Limit
-    offset: int = Field(default=0, ge=0)
+    offset: int = Offset
 
 
 class AssistantRead(BaseModel):
@@ -42,20 +60,20 @@ class AssistantRead(BaseModel):
 
 class ThreadCreate(_Body):
     thread_id: uuid.UUID | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
     supersteps: list[Any] | None = None  # state writes: not supported (422 unless empty)
 
 
 class ThreadSearch(_Body):
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
     status: ThreadStatus | None = None
     values: dict[str, Any] | None = None  # filtering by values: not supported (422 unless empty)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     limit: int = Limit
-    offset: int = Field(default=0, ge=0)
+    offset: int = Offset
 
 
 class ThreadRead(BaseModel):
@@ -99,17 +117,17 @@ class HistoryQuery(_Body):
 class RunCreate(_Body):
     assistant_id: str = Field(max_length=200)
     # {"messages": [...]}: the last human message is the turn's message.
-    input: Any = None
+    input: Json = None
     # {"resume": {"decision": "approve" | "edit" | "reject", "args"?, "reason"?}} (or true, "approve").
-    command: dict[str, Any] | None = None
+    command: Metadata | None = None
     stream_mode: str | list[str] | None = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None  # every run's events are kept: always resumable
     on_disconnect: Literal["cancel", "continue"] | None = None
     multitask_strategy: Multitask | None = None
     # Fork: a checkpoint of the thread's history (GET .../history) to run from.
-    checkpoint: dict[str, Any] | None = None
-    checkpoint_id: str | None = None
+    checkpoint: Metadata | None = None
+    checkpoint_id: str | None = Field(default=None, max_length=200)
     if_not_exists: Literal["create", "reject"] | None = None
     interrupt_before: Any = None  # not supported (422 unless empty)
     interrupt_after: Any = None  # not supported (422 unless empty)

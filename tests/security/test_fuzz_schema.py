@@ -113,6 +113,23 @@ def check_event_stream(response: httpx.Response) -> None:
     assert last in ("event: done", "event: error", "event: interrupt"), response.text
 
 
+PROTOCOL_EVENTS = {"metadata", "values", "messages", "updates", "end", "error"}
+
+
+def check_protocol_stream(response: httpx.Response) -> None:
+    """A stream of the agent protocol (docs/agent-protocol.md): metadata first, one line of JSON per
+    event, then end or error."""
+    events = []
+    for block in (b for b in response.text.split("\n\n") if b.strip()):
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        assert set(fields) - {"id"} == {"event", "data"} and fields["event"] in PROTOCOL_EVENTS, block
+        data = json.loads(fields["data"])
+        if fields["event"] == "error":
+            assert set(data) == {"error", "message"}, block
+        events.append(fields["event"])
+    assert events[0] == "metadata" and events[-1] in ("end", "error"), response.text
+
+
 def curl(case: schemathesis.Case) -> str:
     return case.as_curl_command(headers={"Authorization": "Bearer [token]"})
 
@@ -140,7 +157,10 @@ class Fuzzer:
         assert response.status_code < 500, response.text
         assert_error_shape(response)
         if response.headers.get("content-type", "").startswith("text/event-stream"):
-            check_event_stream(response)
+            if response.url.path.startswith("/threads/"):
+                check_protocol_stream(response)
+            else:
+                check_event_stream(response)
             return
         case.validate_response(response, checks=CHECKS)
 
@@ -201,6 +221,7 @@ async def seed(client: httpx.AsyncClient, user: Person, others: list[Person]) ->
         known["session_id"].append(r.json()["id"])
         r = await client.post("/api/v1/memories", json={"text": f"fuzz fact {n}"}, headers=user.headers)
         known["memory_id"].append(r.json()["id"])
+    known["thread_id"] = known["session_id"]  # the agent protocol's name for a session
     return known
 
 

@@ -197,7 +197,7 @@ async def list_runs(
     user: ProtocolUser,
     rt: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
 ) -> list[RunRead]:
     """The thread's runs, newest first."""
@@ -289,7 +289,8 @@ async def join_stream(
     "/{run_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[rate_limit("api")],
-    responses={204: {"description": "wait=1: the run has stopped"}},
+    response_class=Response,
+    responses={202: {"description": "It will stop"}, 204: {"description": "wait=1: it has stopped"}},
 )
 async def cancel_run(
     thread_id: uuid.UUID,

@@ -37,14 +37,25 @@ def _last_human(value: Any) -> tuple[str, str | None] | None:
         if isinstance(message, str):
             return message, None
         if isinstance(message, dict) and (message.get("role") == "user" or message.get("type") == "human"):
-            content = message.get("content")
-            if not isinstance(content, str | list):
-                raise ValidationFailedError(
-                    "a message's content must be text or a list of blocks", loc=_INPUT
-                )
             found_id = message.get("id")
-            return content_text(content), str(found_id) if found_id else None
+            return _text(message.get("content")), str(found_id)[:200] if found_id else None
     return None
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text blocks of a list (images and the like are left out)."""
+    if isinstance(content, list):
+        content = [
+            block
+            for block in content
+            if isinstance(block, str)
+            or (
+                isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
+            )
+        ]
+    elif not isinstance(content, str):
+        raise ValidationFailedError("a message's content must be text or a list of blocks", loc=_INPUT)
+    return content_text(content)
 
 
 def _resume(value: Any) -> Resume:

@@ -24,6 +24,7 @@ MAX_STATE_MESSAGES = 200
 # hex digits (as a UUID's last two groups). Real ids are UUIDv6s and never start so.
 _SYNTHETIC = "00000000-0000-0000-"
 HEAD = 0  # the synthetic id of a last turn that has no checkpoint: the thread's state as it is
+MAX_MESSAGE_ID = 2**63 - 1  # a bigint
 
 
 def synthetic_id(before_message_id: int) -> str:
@@ -36,9 +37,10 @@ def parse_synthetic(checkpoint_id: str) -> int | None:
     if not checkpoint_id.startswith(_SYNTHETIC) or len(checkpoint_id) != 36:
         return None
     try:
-        return int(checkpoint_id[len(_SYNTHETIC) :].replace("-", ""), 16)
+        found = int(checkpoint_id[len(_SYNTHETIC) :].replace("-", ""), 16)
     except ValueError:
         return None
+    return found if found <= MAX_MESSAGE_ID else None
 
 
 @dataclass(frozen=True)
