@@ -467,7 +467,8 @@ def test_every_protocol_route_names_a_limit_first(app):
 
 
 async def test_browsers_may_send_the_key_header_and_read_the_run_headers(pg_url, fake_llm):
-    settings = make_settings(pg_url, fake_llm, cors_origins=["http://chat.example"])
+    # No memory: this app would take memory jobs of the shared one, and wait for them at its shutdown.
+    settings = make_settings(pg_url, fake_llm, cors_origins=["http://chat.example"], memory_enabled=False)
     async with running_app(settings) as other, asgi_client(other) as http:
         origin = {"Origin": "http://chat.example"}
         r = await http.options(
