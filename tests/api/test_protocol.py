@@ -338,6 +338,9 @@ async def test_an_interrupt_waits_for_approval_then_resumes_to_the_end(base, cli
         assert after_tool[2]["tool_call_id"] == call["id"] == after_tool[1]["tool_calls"][0]["id"]
         final = resumed[-2].data
         assert final["messages"][-1]["content"] == "The tool said: Remembered: likes tea"
+        # The transcript keeps the approved call: the state shows it with its result.
+        assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
+        assert final["messages"][2]["content"] == "Remembered: likes tea"
         assert "__interrupt__" not in final
         assert (await lg.runs.get(tid, run_id))["status"] == "success"
         assert (await lg.threads.get(tid))["status"] == "idle"
