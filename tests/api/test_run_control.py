@@ -276,3 +276,24 @@ async def test_history_lists_turns_and_a_fork_replaces_the_turns_from_there(clie
     assert [c for r_, c in await transcript(client, user, sid) if r_ == "user"] == ["one", "deux"]
     r = await client.post(runs_url(sid), json={"message": "x", "from_turn": two}, headers=auth(user))
     assert_error(r, 404, "turn_not_found")  # that turn was replaced
+
+
+async def test_a_streamed_run_follows_on_disconnect(app, client, user, fake_llm):
+    sid = await new_session(client, user)
+    fake_llm.token_delay = 0.1
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=15) as http:
+        ids = {}
+        for choice in ("continue", "cancel"):
+            body = {"message": LONG, "stream": True, "on_disconnect": choice, "multitask": "enqueue"}
+            async with http.stream("POST", runs_url(sid), json=body, headers=auth(user)) as r:
+                assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+                ids[choice] = r.headers["content-location"].rsplit("/", 1)[1]
+                async for line in r.aiter_lines():
+                    if line.startswith("event: token"):
+                        break  # leave mid-run
+            if choice == "continue":
+                kept = await wait_finished(client, user, sid, ids[choice], within=15)
+                assert kept["status"] == "success" and kept["reply_message_id"]
+    fake_llm.token_delay = 0
+    gone = await wait_finished(client, user, sid, ids["cancel"], within=10)
+    assert gone["status"] == "cancelled" and gone["reply_message_id"] is None
