@@ -16,28 +16,18 @@ import anyio
 import structlog
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
-    BaseMessage,
     HumanMessage,
-    RemoveMessage,
-    ToolMessage,
 )
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.types import Command, StreamMode
 
-from app.agent import history
 from app.agent.state import Context
 from app.errors import (
     AgentError,
     AppError,
-    NoTurnToReplaceError,
     RunCancelledError,
     ShuttingDownError,
-    TurnChangedError,
-    TurnNotFoundError,
 )
-from app.repositories import turns as turns_repo
 from app.repositories.leases import RunSpec
 from app.repositories.runs import NewEvent
 from app.runtime import Runtime
@@ -45,15 +35,12 @@ from app.services.chat import approvals, leases
 from app.services.chat.events import (
     EventSink,
     Interrupted,
-    Restart,
-    Token,
-    ToolEvent,
-    TurnCollector,
     TurnEvent,
     TurnResult,
-    content_text,
 )
+from app.services.chat.fork import at, prepare_fork, replaced_text
 from app.services.chat.isolated import in_own_task
+from app.services.chat.progress import Progress
 from app.services.chat.requests import Resume, TurnRequest
 from app.services.llm_errors import to_app_error
 
@@ -114,11 +101,11 @@ class Turn:
             if lease.waiting_run_id is not None:
                 await approvals.drop(rt, lease.waiting_run_id, because="new_message")
             if request.forks:
-                await _prepare_fork(rt, lease, request, resuming=resume is not None)
+                await prepare_fork(rt, lease, request, resuming=resume is not None)
         except BaseException:
             await leases.abandon(rt, lease)
             raise
-        text = request.text if request.text is not None else _replaced_text(lease)
+        text = request.text if request.text is not None else replaced_text(lease)
         return cls(rt, lease, session_id=session_id, text=text, resume=resume)
 
     async def abandon(self, *, status: str = "error", error: str | None = None) -> None:
@@ -138,19 +125,15 @@ class Turn:
 
     def _config(self) -> RunnableConfig:
         rt, lease = self.rt, self.lease
-        config: RunnableConfig = {
-            "configurable": {"thread_id": str(lease.thread_id)},
-            "recursion_limit": 2 * rt.settings.max_tool_steps + 2,
-            "callbacks": list(rt.callbacks),
-        }
+        # From the last completed turn (or the one before it, to replace it), never from what a failed
+        # run left behind; a resumed run from where it waited.
+        config = at(lease.thread_id, lease.start_checkpoint_id)
+        config["recursion_limit"] = 2 * rt.settings.max_tool_steps + 2
+        config["callbacks"] = list(rt.callbacks)
         if rt.tracing is not None:
             config["metadata"] = rt.tracing.run_metadata(user_id=lease.user_id, session_id=self.session_id)
             # The graph's root run takes the lease's run id: the handler notes the trace it opens under it.
             config["run_id"] = lease.run_id
-        if start := lease.start_checkpoint_id:
-            # Fork from the last completed turn (or the one before it, to replace it), never from what
-            # a failed run left behind; a resumed run from where it waited.
-            config["configurable"]["checkpoint_id"] = start
         return config
 
     def _input(self) -> Any:
@@ -163,11 +146,11 @@ class Turn:
         waits for approval (the lease is then released and the run left waiting)."""
         rt, lease = self.rt, self.lease
         config = self._config()
-        progress = _Progress()
+        progress = Progress()
         if self.resume is not None and self.resume.decision != "edit":
             # The model call that asked for the tool ran before the pause: its calls and tokens are
             # this turn's too (an edit sends that message again, edited).
-            paused = await rt.graph.aget_state(_at(lease.thread_id, lease.resume_from))
+            paused = await rt.graph.aget_state(at(lease.thread_id, lease.resume_from))
             progress.on_update({"agent": {"messages": (paused.values.get("messages") or [])[-1:]}})
         modes: list[StreamMode] = (
             ["updates", "checkpoints", "messages"] if stream else ["updates", "checkpoints"]
@@ -266,7 +249,7 @@ class Turn:
             )  # fmt: skip
         return event
 
-    async def _end_stopped(self, exc: BaseException, progress: "_Progress") -> None:
+    async def _end_stopped(self, exc: BaseException, progress: Progress) -> None:
         """After a failure or a stop: keep what an interrupted (superseded) run finished, else drop it."""
         mode = self.lease.handle.stop_mode
         if mode == "interrupt" and isinstance(exc, TimeoutError | asyncio.CancelledError):
@@ -285,13 +268,13 @@ class Turn:
         else:  # the client left (the request's task was cancelled)
             await self.abandon(status="cancelled")
 
-    async def _keep_partial(self, progress: "_Progress") -> None:
+    async def _keep_partial(self, progress: Progress) -> None:
         """Record the turn as far as it went: the steps it finished and the reply streamed so far."""
         rt, lease = self.rt, self.lease
         lead = [] if self.resume is not None else self._input()["messages"]
         partial = progress.partial_reply()
         messages = [*lead, *progress.finished_messages(), AIMessage(partial, id=str(uuid.uuid4()))]
-        start = _at(lease.thread_id, lease.start_checkpoint_id)
+        start = at(lease.thread_id, lease.start_checkpoint_id)
         config = await rt.graph.aupdate_state(start, {"messages": messages}, as_node="agent")
         result = progress.collector.result
         result.reply = partial
@@ -309,50 +292,6 @@ class Turn:
         return exc
 
 
-class _Progress:
-    """What the graph's stream has produced so far: the turn's result, the messages of the steps that
-    finished, and the reply being streamed."""
-
-    def __init__(self) -> None:
-        self.collector = TurnCollector()
-        self.messages: list[BaseMessage] = []
-        self.tokens: list[str] = []
-        self.streaming_call: str | None = None  # id of the model call whose tokens are being streamed
-
-    def on_message(self, message: BaseMessage, meta: dict[str, Any]) -> list[TurnEvent]:
-        from_agent = isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "agent"
-        if not from_agent or not (token := content_text(message.content)):
-            return []
-        events: list[TurnEvent] = []
-        if self.streaming_call is not None and message.id != self.streaming_call:
-            self.tokens = []
-            events.append(Restart())  # a fallback took over from a call that failed mid-stream
-        self.streaming_call = message.id
-        self.tokens.append(token)
-        events.append(Token(token))
-        return events
-
-    def on_update(self, chunk: dict[str, Any]) -> list[ToolEvent]:
-        self.streaming_call, self.tokens = None, []  # a node finished: the next model call starts anew
-        for update in chunk.values():
-            if isinstance(update, dict):
-                self.messages.extend(update.get("messages") or [])
-        return self.collector.apply(chunk)
-
-    def finished_messages(self) -> list[BaseMessage]:
-        """The finished steps' messages, without a last tool call whose result never came."""
-        done = list(self.messages)
-        answered = {m.tool_call_id for m in done if isinstance(m, ToolMessage)}
-        while done and isinstance(done[-1], AIMessage) and done[-1].tool_calls:
-            if all(c["id"] in answered for c in done[-1].tool_calls):
-                break
-            done.pop()
-        return done
-
-    def partial_reply(self) -> str:
-        return "".join(self.tokens)
-
-
 def _waiting(interrupts: Any) -> dict[str, Any]:
     """The tool calls that wait for approval, from the graph's `__interrupt__` update."""
     calls: list[dict[str, Any]] = []
@@ -361,55 +300,3 @@ def _waiting(interrupts: Any) -> dict[str, Any]:
         if isinstance(value, dict):
             calls += value.get("tool_calls") or []
     return {"tool_calls": calls}
-
-
-def _at(thread_id: uuid.UUID, checkpoint_id: str | None) -> RunnableConfig:
-    configurable: dict[str, Any] = {"thread_id": str(thread_id)}
-    if checkpoint_id:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
-
-
-def _replaced_text(lease: leases.Lease) -> str:
-    """A regenerate sends the replaced turn's message again (the request has made sure there is one)."""
-    if lease.replacing is None:
-        raise RuntimeError("a turn without a message must replace one")
-    return lease.replacing.user_text
-
-
-async def _prepare_fork(rt: Runtime, lease: leases.Lease, request: TurnRequest, *, resuming: bool) -> None:
-    """Read the turn to replace under the lease and decide where the run starts.
-
-    The last turn starts from the checkpoint before it when that was kept, else from its own with its
-    messages removed. An older turn's state is gone (each thread keeps two checkpoints): the run starts
-    from the current state with every message replaced by the transcript before that turn."""
-    async with rt.db.pool.connection() as conn:
-        turn = await turns_repo.fork_point(
-            conn, thread_id=lease.thread_id, checkpoint_id=lease.checkpoint_id, message_id=request.from_turn
-        )
-        if turn is None:
-            raise TurnNotFoundError() if request.from_turn is not None else NoTurnToReplaceError()
-        if request.replaces is not None and (not turn.is_last or request.replaces != turn.user_message_id):
-            raise TurnChangedError()
-        lease.replacing = turn
-        if resuming or turn.parent_kept:
-            return
-        if turn.is_last:
-            state = await rt.graph.aget_state(_at(lease.thread_id, lease.checkpoint_id))
-            last = history.last_turn(state.values.get("messages") or [])
-            lease.lead_messages = tuple(RemoveMessage(id=m.id) for m in last if m.id is not None)
-            return
-        before = await turns_repo.transcript_before(
-            conn,
-            thread_id=lease.thread_id,
-            message_id=turn.user_message_id,
-            limit=rt.settings.history_max_messages,
-        )
-    rebuilt: list[BaseMessage] = [
-        HumanMessage(text, id=str(uuid.uuid4())) if role == "user" else AIMessage(text, id=str(uuid.uuid4()))
-        for role, text in before
-    ]
-    start = history.window_start(
-        rebuilt, max_messages=rt.settings.history_max_messages, max_chars=rt.settings.history_max_chars
-    )
-    lease.lead_messages = (RemoveMessage(id=REMOVE_ALL_MESSAGES), *rebuilt[start:])
